@@ -1,0 +1,116 @@
+"""Typed, frozen messages passed between the stages of the data path.
+
+source -> Reading -> detector -> Event -> privacy door -> Publication -> outbox -> MQTT.
+Each stage imports only the types of the stage before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+from ulid import ULID
+
+SCHEMA_VERSION = 1
+
+# Units of the value keys a source may report; detectors rely on these names.
+UNITS: Mapping[str, str] = MappingProxyType(
+    {
+        "pm1": "ug/m3",
+        "pm25": "ug/m3",
+        "pm10": "ug/m3",
+        "co2": "ppm",
+        "temperature": "degC",
+        "humidity": "%RH",
+    }
+)
+
+JsonScalar = str | int | float | bool | None
+JsonValue = JsonScalar | list["JsonValue"] | dict[str, "JsonValue"]
+
+
+def utc_now() -> datetime:
+    """The current time, always timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One valid measurement from one source, as decoded from one verified frame."""
+
+    source: str
+    time: datetime
+    values: Mapping[str, float]
+    flags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """A change in a source's availability or health, reported by its transport."""
+
+    source: str
+    time: datetime
+    online: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    """The model that decided an event."""
+
+    name: str
+    version: str
+
+
+def new_event_id() -> str:
+    """A unique, lexicographically sortable id (ULID)."""
+    return str(ULID())
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A derived event: what a detector concluded, never raw data."""
+
+    type: str
+    source: str
+    data: Mapping[str, JsonValue]
+    time: datetime = field(default_factory=utc_now)
+    quality: frozenset[str] = frozenset()
+    model: ModelRef | None = None
+    id: str = field(default_factory=new_event_id)
+
+    def __post_init__(self) -> None:
+        if self.time.tzinfo is None:
+            raise ValueError("Event.time must be timezone-aware")
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """One outbound MQTT message. Only the privacy door constructs these."""
+
+    event_id: str
+    topic: str
+    payload: bytes
+    retain: bool = False
+
+
+def event_to_json(event: Event, site: str, gateway: str, historical: bool = False) -> dict[str, Any]:
+    """The versioned JSON payload of an event (see publish/schemas/event-v1.json)."""
+    out: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "id": event.id,
+        "type": event.type,
+        "time": event.time.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "site": site,
+        "gateway": gateway,
+        "source": event.source,
+        "data": dict(event.data),
+        "quality": sorted(event.quality),
+        "historical": historical,
+    }
+    if event.model is not None:
+        out["model"] = {"name": event.model.name, "version": event.model.version}
+    return out
