@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
+import json
 from typing import Any
 
 from ulid import ULID
@@ -114,3 +115,43 @@ def event_to_json(event: Event, site: str, gateway: str, historical: bool = Fals
     if event.model is not None:
         out["model"] = {"name": event.model.name, "version": event.model.version}
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """Counters a source's transport keeps, published as the source's retained status."""
+
+    source: str
+    online: bool
+    frames_ok: int
+    bad_frames: int
+    timeouts: int
+    reconnects: int
+    last_reading: datetime | None
+
+    def to_json(self, now: datetime) -> dict[str, Any]:
+        """The retained per-source status payload."""
+        age = None if self.last_reading is None else round((now - self.last_reading).total_seconds(), 1)
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "source": self.source,
+            "state": "online" if self.online else "offline",
+            "frames_ok": self.frames_ok,
+            "bad_frames": self.bad_frames,
+            "timeouts": self.timeouts,
+            "reconnects": self.reconnects,
+            "last_reading_age_s": age,
+            "time": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        }
+
+
+def dump_json(obj: object) -> bytes:
+    """Compact UTF-8 JSON; NaN is refused so payloads stay standard JSON."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def mark_historical(payload: bytes) -> bytes:
+    """The same event payload, marked as a replay from the outbox (same id)."""
+    body = json.loads(payload)
+    body["historical"] = True
+    return dump_json(body)

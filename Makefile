@@ -1,0 +1,29 @@
+# Every target sets itself up (scripts/bootstrap.sh is idempotent): a fresh machine needs only make.
+VENV := .venv/bin
+export PATH := $(CURDIR)/.venv/bin:/usr/sbin:$(PATH)
+
+.PHONY: run test lint models bench eval setup clean
+
+setup:
+	@scripts/bootstrap.sh
+
+run: setup
+	@$(VENV)/python -m sim.run_all $(ARGS)
+
+test: setup
+	$(VENV)/pytest -q
+
+lint: setup
+	$(VENV)/ruff format --check gateway sim models tests
+	$(VENV)/ruff check gateway sim models tests
+	$(VENV)/mypy
+
+models:
+	@scripts/bootstrap.sh --models
+	$(VENV)/python -m models.air_quality.train
+
+bench: setup
+	$(VENV)/python -m bench
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache .hypothesis run

@@ -1,0 +1,136 @@
+"""Composition root: config -> stages -> run/stop. Nothing else lives here.
+
+source -> detector -> event -> privacy door -> durable outbox -> MQTT
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from datetime import timedelta
+
+from gateway.config import GatewayConfig, SensorConfig
+from gateway.events import status_event
+from gateway.inference.air_quality import AirQualityDetector, AirQualitySettings
+from gateway.inference.correction import PmCorrector
+from gateway.messages import Event, Reading, SourceStatus, utc_now
+from gateway.outbox import Outbox
+from gateway.privacy.door import Door
+from gateway.publish.mqtt import BrokerRejected, MqttPublisher
+from gateway.publish.topics import Topics
+from gateway.sources.protocols.base import SensorOptions
+from gateway.sources.protocols.registry import get_protocol
+from gateway.sources.serial import SerialSource, SerialSpec, SourceOutput
+
+log = logging.getLogger(__name__)
+
+HUMIDITY_MAX_AGE = timedelta(minutes=10)  # an older paired humidity no longer describes the air
+
+
+def serial_spec(sensor: SensorConfig) -> SerialSpec:
+    """Transport settings for one configured sensor."""
+    protocol = get_protocol(sensor.type)
+    poll_s = sensor.poll_s or protocol.poll_period_s
+    return SerialSpec(
+        source=sensor.id,
+        port=sensor.port,
+        protocol=protocol,
+        options=SensorOptions(mode=sensor.mode, working_period_min=sensor.working_period_min),
+        poll_s=poll_s,
+        warmup_s=protocol.warmup_s if sensor.warmup_s is None else sensor.warmup_s,
+        offline_after_s=sensor.offline_after_s or max(10.0, 3 * poll_s, 60.0 * sensor.working_period_min + 10),
+    )
+
+
+class Gateway:
+    """One running gateway."""
+
+    def __init__(self, config: GatewayConfig, corrector: PmCorrector | None) -> None:
+        self.config = config
+        topics = Topics(config.mqtt.prefix, config.site, config.gateway)
+        self.door = Door(topics)
+        self.outbox = Outbox(config.storage / "outbox.sqlite3")
+        client_id = config.mqtt.client_id or f"{config.site}-{config.gateway}"
+        self.publisher = MqttPublisher(client_id, self.outbox, will=self.door.gateway_status(online=False))
+        self._inbox: queue.Queue[SourceOutput] = queue.Queue(maxsize=10_000)
+        self.sources = [SerialSource(serial_spec(s), self._inbox.put) for s in config.sensors]
+        settings = AirQualitySettings(
+            window_s=config.air.window_s,
+            co2_levels_ppm=config.air.co2_levels_ppm,
+            eaqi_table=config.air.eaqi_table,
+        )
+        self.detectors = {s.id: AirQualityDetector(s.id, settings, corrector) for s in config.sensors}
+        self._humidity_from = {s.id: s.humidity_from for s in config.sensors}
+        self._latest_humidity: dict[str, Reading] = {}
+        self.events_out = 0
+
+    def run(self, stop: threading.Event) -> None:
+        """Run until `stop` is set; raises BrokerRejected if the broker refuses this gateway."""
+        mqtt = self.config.mqtt
+        self.publisher.start(mqtt.host, mqtt.port, mqtt.keepalive_s)
+        self.publisher.set_state(self.door.gateway_status(online=True))
+        for source in self.sources:
+            source.start()
+        next_health = time.monotonic()
+        try:
+            while not stop.is_set():
+                if self.publisher.fatal is not None:
+                    raise self.publisher.fatal
+                try:
+                    self.handle(self._inbox.get(timeout=0.2))
+                except queue.Empty:
+                    pass
+                if time.monotonic() >= next_health:
+                    self.publish_health()
+                    next_health = time.monotonic() + self.config.health_interval_s
+        finally:
+            self.shutdown()
+
+    def handle(self, item: SourceOutput) -> None:
+        """Take one source output through detector, door and outbox."""
+        events = self._detect(item)
+        if not events:
+            return
+        publications = [p for e in events for p in self.door.event(e)]
+        self.outbox.put(publications)
+        self.events_out += len(events)
+        for event in events:
+            log.info("event %s %s %s", event.type, event.source, dict(event.data))
+        self.publisher.notify()
+
+    def _detect(self, item: SourceOutput) -> list[Event]:
+        if isinstance(item, SourceStatus):
+            return [status_event(item)]
+        if "humidity" in item.values:
+            self._latest_humidity[item.source] = item
+        return self.detectors[item.source].on_reading(item, self._humidity_for(item))
+
+    def _humidity_for(self, reading: Reading) -> float | None:
+        if "humidity" in reading.values:
+            return reading.values["humidity"]
+        paired = self._humidity_from.get(reading.source)
+        latest = self._latest_humidity.get(paired) if paired else None
+        if latest is None or reading.time - latest.time > HUMIDITY_MAX_AGE:
+            return None
+        return latest.values["humidity"]
+
+    def publish_health(self) -> None:
+        """Retained per-source health."""
+        now = utc_now()
+        for source in self.sources:
+            self.publisher.set_state(self.door.source_health(source.health(), now))
+
+    def shutdown(self) -> None:
+        """Stop sources first, then hand what is left to the broker, then close the outbox."""
+        for source in self.sources:
+            source.stop()
+        while not self._inbox.empty():
+            self.handle(self._inbox.get_nowait())
+        self.publish_health()
+        self.publisher.stop(final_state=self.door.gateway_status(online=False))
+        self.outbox.close()
+
+
+__all__ = ["BrokerRejected", "Gateway", "serial_spec"]

@@ -1,0 +1,81 @@
+"""`edge-gateway`: run a gateway, check a config file, watch a gateway's events live."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from gateway.config import ConfigError, GatewayConfig, load_config
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+err = Console(stderr=True)
+
+ConfigPath = Annotated[Path, typer.Option("--config", "-c", help="Gateway config file (YAML)")]
+
+
+def _load_or_exit(path: Path) -> GatewayConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for line in exc.errors:
+            err.print(line, markup=False, highlight=False)
+        raise typer.Exit(1) from exc
+
+
+@app.command("check-config")
+def check_config(path: Annotated[Path, typer.Argument(help="Config file to check")]) -> None:
+    """Exit 0 if the file is a valid config, else 1 with errors naming line, key and value."""
+    config = _load_or_exit(path)
+    typer.echo(f"{path}: OK ({len(config.sensors)} sensors, site {config.site}, gateway {config.gateway})")
+
+
+@app.command()
+def run(
+    config_path: ConfigPath,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
+) -> None:
+    """Run a gateway until SIGINT or SIGTERM."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = _load_or_exit(config_path)
+    from gateway.app import BrokerRejected, Gateway  # noqa: PLC0415  (heavy imports only when running)
+    from gateway.inference.humidity import load_default  # noqa: PLC0415
+    from gateway.inference.runner import ModelIntegrityError  # noqa: PLC0415
+
+    try:
+        corrector = load_default()
+    except (ModelIntegrityError, OSError) as exc:
+        err.print(f"error: cannot load the humidity-correction model: {exc}", markup=False)
+        raise typer.Exit(1) from exc
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        Gateway(config, corrector).run(stop)
+    except BrokerRejected as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def watch(config_path: ConfigPath) -> None:
+    """Show a gateway's events and source health live, as an integrator would receive them."""
+    config = _load_or_exit(config_path)
+    from gateway.watch import watch_gateway  # noqa: PLC0415
+
+    sys.exit(watch_gateway(config))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,160 @@
+"""The gateway config file: pydantic models, unknown keys forbidden, errors with line numbers.
+
+The keys documented in the README are a public contract: they may grow, never break.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from gateway.sources.protocols.registry import PROTOCOLS
+
+# Names end up inside MQTT topics: no wildcards, no separators, nothing an ACL could trip on.
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+
+class Strict(BaseModel):
+    """Base for config sections: unknown keys are errors, values are frozen after loading."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttConfig(Strict):
+    """Broker connection (MQTT 5)."""
+
+    host: str = Field(description="Broker host name or address")
+    port: int = Field(1883, ge=1, le=65535, description="Broker TCP port")
+    prefix: str = Field("city", pattern=r"^[a-z0-9][a-z0-9_-]*$", description="First topic level")
+    keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keep-alive")
+    client_id: str | None = Field(None, description="Stable client id; default <site>-<gateway>")
+
+
+class SensorConfig(Strict):
+    """One serial sensor."""
+
+    id: Slug = Field(description="Source id, unique per gateway; appears in topics and events")
+    type: str = Field(description="Driver: one of the registered protocol types")
+    port: str = Field(min_length=1, description="Device path or any pyserial URL")
+    mode: Literal["active", "query", "passive"] = Field(
+        "active", description="active: sensor streams; query/passive: gateway polls"
+    )
+    working_period_min: int = Field(0, ge=0, le=30, description="SDS011 duty cycle, 0 = continuous")
+    poll_s: float | None = Field(None, gt=0, description="Poll period override (s)")
+    humidity_from: str | None = Field(None, description="Id of a sensor whose humidity corrects this one")
+    warmup_s: float | None = Field(None, ge=0, description="Warm-up after (re)open; default per driver")
+    offline_after_s: float | None = Field(None, gt=0, description="Silence before the sensor is offline")
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in PROTOCOLS:
+            raise ValueError(f"unknown sensor type {value!r}; known types: {', '.join(sorted(PROTOCOLS))}")
+        return value
+
+
+class AirConfig(Strict):
+    """Air-quality detector settings."""
+
+    window_s: float = Field(300.0, gt=0, description="Rolling window for band decisions (s)")
+    co2_levels_ppm: tuple[float, float] = Field((800.0, 1200.0), description="Ventilation levels")
+    eaqi_table: Literal["2017", "2024"] = Field("2017", description="EEA EAQI breakpoint table")
+
+    @field_validator("co2_levels_ppm")
+    @classmethod
+    def _ascending(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < value[0] < value[1]:
+            raise ValueError("co2_levels_ppm must be two ascending positive levels, e.g. [800, 1200]")
+        return value
+
+
+class GatewayConfig(Strict):
+    """The whole config file."""
+
+    site: Slug
+    gateway: Slug
+    mqtt: MqttConfig
+    storage: Path = Field(description="Directory for the outbox and state")
+    sensors: list[SensorConfig] = Field(default_factory=list)
+    cameras: list[dict[str, Any]] = Field(default_factory=list, max_length=0, description="Later issue")
+    air: AirConfig = Field(default_factory=AirConfig)
+    health_interval_s: float = Field(10.0, gt=0, description="How often source health is published")
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> GatewayConfig:
+        ids = [s.id for s in self.sensors]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate sensor ids: {', '.join(dupes)}")
+        for sensor in self.sensors:
+            if sensor.humidity_from is not None and sensor.humidity_from not in ids:
+                raise ValueError(f"sensor {sensor.id!r}: humidity_from {sensor.humidity_from!r} is not a sensor id")
+        return self
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; `errors` are human-readable lines."""
+
+    def __init__(self, path: Path, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.path = path
+        self.errors = errors
+
+
+def load_config(path: Path) -> GatewayConfig:
+    """Parse and validate a config file, or raise ConfigError naming line, key and value."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, [f"{path}: cannot read: {exc.strerror}"]) from exc
+    try:
+        document = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 0
+        raise ConfigError(path, [f"{path}:{line}: invalid YAML: {exc.problem}"]) from exc
+    if not isinstance(document, CommentedMap):
+        raise ConfigError(path, [f"{path}:1: the config must be a mapping of keys (site, gateway, mqtt, ...)"])
+    try:
+        return GatewayConfig.model_validate(_plain(document))
+    except ValidationError as exc:
+        raise ConfigError(path, [_describe(path, document, err) for err in exc.errors()]) from exc
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's round-trip containers as plain dicts and lists."""
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _describe(path: Path, document: CommentedMap, error: Any) -> str:
+    loc = tuple(error["loc"])
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
+    line, value = _locate(document, loc)
+    reason = re.sub(r"^(Value error|Assertion failed), ", "", str(error["msg"]))
+    shown = f" (value: {value!r})" if value is not None and error["type"] != "missing" else ""
+    return f"{path}:{line}: {key}: {reason}{shown}"
+
+
+def _locate(document: CommentedMap, loc: tuple[Any, ...]) -> tuple[int, Any]:
+    """The 1-based line of the deepest existing node on `loc`, and the value found there."""
+    node: Any = document
+    line = 1
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            line = node.lc.key(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        else:
+            return line, None
+    return line, node if not isinstance(node, dict | list) else None

@@ -1,0 +1,190 @@
+"""MQTT 5 publisher (paho-mqtt 2.x): drains the durable outbox with QoS 1.
+
+paho's own queue is in memory, so only a bounded window of outbox items is ever handed to it;
+a row leaves the outbox only on its PUBACK. Retained state (gateway and source status) is
+latest-wins and re-sent after every reconnect rather than stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from gateway.messages import Publication, mark_historical
+from gateway.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+# CONNACK reason codes after which retrying cannot help (MQTT 5, section 3.2.2.2).
+_FATAL_CONNACK = {0x84, 0x85, 0x86, 0x87, 0x8C}
+
+
+class BrokerRejected(Exception):
+    """The broker refused this client (credentials, authorisation): retrying cannot help."""
+
+
+class MqttPublisher:
+    """Owns the broker connection; everything published goes through `Outbox` or `set_state`."""
+
+    def __init__(self, client_id: str, outbox: Outbox, will: Publication, window: int = 64) -> None:
+        self.outbox = outbox
+        self.window = window
+        self.fatal: BrokerRejected | None = None
+        self.acked = 0
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self._client.will_set(will.topic, will.payload, qos=1, retain=True)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._client.max_inflight_messages_set(window)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = self._on_publish
+        self._cond = threading.Condition()
+        self._inflight: dict[int, int | None] = {}  # paho mid -> outbox seq (None: retained state)
+        self._early: dict[int, ReasonCode] = {}  # PUBACKs that overtook their registration
+        self._last_seq = 0
+        self._connected_since: float | None = None
+        self._state: dict[str, Publication] = {}
+        self._stopping = False
+        self._thread = threading.Thread(target=self._drain, name="mqtt-drain", daemon=True)
+
+    @property
+    def connected(self) -> bool:
+        """Whether a CONNACK has been received on the current connection."""
+        return self._connected_since is not None
+
+    def start(self, host: str, port: int, keepalive: int) -> None:
+        """Connect in the background; reconnects with back-off until stopped."""
+        self._client.connect_async(host, port, keepalive=keepalive, clean_start=True)
+        self._client.loop_start()
+        self._thread.start()
+
+    def notify(self) -> None:
+        """New rows are in the outbox."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def set_state(self, publication: Publication) -> None:
+        """Publish retained state now if connected, and again after every reconnect."""
+        with self._cond:
+            self._state[publication.topic] = publication
+            connected = self.connected
+        if connected:
+            self._send(publication, None, retain=True)
+
+    def stop(self, final_state: Publication | None = None, timeout: float = 5.0) -> None:
+        """Publish a final state, wait (bounded) for in-flight acks, then disconnect."""
+        if final_state is not None and self.connected:
+            info = self._client.publish(final_state.topic, final_state.payload, qos=1, retain=True)
+            info.wait_for_publish(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+            while self._inflight and self.connected and time.monotonic() < deadline:
+                self._cond.wait(0.05)
+        self._thread.join(timeout)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    # --- paho callbacks (network thread) ---
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Properties | None
+    ) -> None:
+        if reason.is_failure:
+            if reason.value in _FATAL_CONNACK:
+                self.fatal = BrokerRejected(f"broker refused the connection: {reason}")
+                log.error("%s; not retrying", self.fatal)
+                client.disconnect()
+            else:
+                log.warning("broker refused the connection for now: %s", reason)
+            return
+        log.info("connected to the broker")
+        with self._cond:
+            self._connected_since = time.time()
+            self._last_seq = 0  # re-scan: anything not in flight is (re)sent
+            states = list(self._state.values())
+            self._cond.notify_all()
+        for state in states:
+            self._send(state, None, retain=True)
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Properties | None
+    ) -> None:
+        with self._cond:
+            was_connected = self._connected_since is not None
+            self._connected_since = None
+            self._cond.notify_all()
+        if was_connected and not self._stopping:
+            log.warning("lost the broker (%s); events are kept in the outbox", reason)
+        if self.fatal is not None:
+            client.loop_stop()
+
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, props: Properties | None
+    ) -> None:
+        with self._cond:
+            if mid not in self._inflight:
+                self._early[mid] = reason
+                return
+            seq = self._inflight.pop(mid)
+            self._cond.notify_all()
+        self._settle(seq, reason)
+
+    def _settle(self, seq: int | None, reason: ReasonCode) -> None:
+        if seq is None:
+            return
+        if reason.is_failure:
+            log.error("broker rejected outbox row %d (%s); kept for the next connection", seq, reason)
+            return
+        self.outbox.ack(seq)
+        self.acked += 1
+
+    def _send(self, publication: Publication, seq: int | None, retain: bool = False) -> None:
+        """Hand one message to paho, then register its mid (never under our lock: paho calls
+        on_publish while holding its own message lock, so holding ours here could deadlock)."""
+        info = self._client.publish(publication.topic, publication.payload, qos=1, retain=retain)
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            log.warning("could not hand %s to the client: %s", publication.topic, mqtt.error_string(info.rc))
+            return
+        with self._cond:
+            early = self._early.pop(info.mid, None)
+            if early is None:
+                self._inflight[info.mid] = seq
+        if early is not None:
+            self._settle(seq, early)
+
+    # --- drain thread ---
+
+    def _next_batch(self) -> tuple[list[Publication], list[int]] | None:
+        """Wait until rows can be sent; None when stopping."""
+        with self._cond:
+            while not self._stopping:
+                room = self.window - len(self._inflight)
+                if self.connected and room > 0:
+                    in_flight = {s for s in self._inflight.values() if s is not None}
+                    items = [i for i in self.outbox.pending(self._last_seq, room) if i.seq not in in_flight]
+                    if items:
+                        self._last_seq = items[-1].seq
+                        since = self._connected_since or 0.0
+                        pubs = [
+                            i.publication
+                            if i.created >= since
+                            else Publication(i.publication.event_id, i.publication.topic, mark_historical(i.publication.payload))
+                            for i in items
+                        ]
+                        return pubs, [i.seq for i in items]
+                self._cond.wait(0.5)
+        return None
+
+    def _drain(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            for publication, seq in zip(*batch, strict=True):
+                self._send(publication, seq)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Idempotent set-up for every make target: a .venv with the pinned project, and Mosquitto.
+# Usage: scripts/bootstrap.sh [--models]   (--models adds the training-only dependencies)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+extras="dev"
+[[ "${1:-}" == "--models" ]] && extras="dev,models"
+
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "error: Python >= 3.11 is required (found $("$PY" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+
+[[ -x .venv/bin/python ]] || "$PY" -m venv .venv
+
+# Reinstall only when the dependency list changed: pyproject.toml's hash is the stamp.
+stamp=".venv/.installed-$extras-$(sha256sum pyproject.toml | cut -c1-16)"
+if [[ ! -f "$stamp" ]]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
+  rm -f .venv/.installed-"$extras"-*
+  touch "$stamp"
+fi
+
+if ! command -v mosquitto >/dev/null 2>&1 && [[ ! -x /usr/sbin/mosquitto ]]; then
+  if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Mosquitto (Debian package; the system service is not started)..."
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q mosquitto >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q mosquitto >/dev/null; }
+  else
+    echo "error: Mosquitto is missing. Install it with: sudo apt-get install mosquitto" >&2
+    exit 1
+  fi
+fi
