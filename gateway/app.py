@@ -40,7 +40,8 @@ def serial_spec(sensor: SensorConfig) -> SerialSpec:
         options=SensorOptions(mode=sensor.mode, working_period_min=sensor.working_period_min),
         poll_s=poll_s,
         warmup_s=protocol.warmup_s if sensor.warmup_s is None else sensor.warmup_s,
-        offline_after_s=sensor.offline_after_s or max(10.0, 3 * poll_s, 60.0 * sensor.working_period_min + 10),
+        offline_after_s=sensor.offline_after_s
+        or max(10.0, 3 * poll_s, 60.0 * sensor.working_period_min + 10),
     )
 
 

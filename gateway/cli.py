@@ -45,9 +45,9 @@ def run(
     """Run a gateway until SIGINT or SIGTERM."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = _load_or_exit(config_path)
-    from gateway.app import BrokerRejected, Gateway  # noqa: PLC0415  (heavy imports only when running)
-    from gateway.inference.humidity import load_default  # noqa: PLC0415
-    from gateway.inference.runner import ModelIntegrityError  # noqa: PLC0415
+    from gateway.app import BrokerRejected, Gateway
+    from gateway.inference.humidity import load_default
+    from gateway.inference.runner import ModelIntegrityError
 
     try:
         corrector = load_default()
@@ -72,7 +72,7 @@ def run(
 def watch(config_path: ConfigPath) -> None:
     """Show a gateway's events and source health live, as an integrator would receive them."""
     config = _load_or_exit(config_path)
-    from gateway.watch import watch_gateway  # noqa: PLC0415
+    from gateway.watch import watch_gateway
 
     sys.exit(watch_gateway(config))
 

@@ -94,7 +94,9 @@ class GatewayConfig(Strict):
             raise ValueError(f"duplicate sensor ids: {', '.join(dupes)}")
         for sensor in self.sensors:
             if sensor.humidity_from is not None and sensor.humidity_from not in ids:
-                raise ValueError(f"sensor {sensor.id!r}: humidity_from {sensor.humidity_from!r} is not a sensor id")
+                raise ValueError(
+                    f"sensor {sensor.id!r}: humidity_from {sensor.humidity_from!r} is not a sensor id"
+                )
         return self
 
 
@@ -119,7 +121,9 @@ def load_config(path: Path) -> GatewayConfig:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 0
         raise ConfigError(path, [f"{path}:{line}: invalid YAML: {exc.problem}"]) from exc
     if not isinstance(document, CommentedMap):
-        raise ConfigError(path, [f"{path}:1: the config must be a mapping of keys (site, gateway, mqtt, ...)"])
+        raise ConfigError(
+            path, [f"{path}:1: the config must be a mapping of keys (site, gateway, mqtt, ...)"]
+        )
     try:
         return GatewayConfig.model_validate(_plain(document))
     except ValidationError as exc:

@@ -6,11 +6,11 @@ Each stage imports only the types of the stage before it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-import json
 from typing import Any
 
 from ulid import ULID

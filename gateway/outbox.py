@@ -65,7 +65,10 @@ class Outbox:
                 "SELECT seq, event_id, topic, payload, created FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
                 (after_seq, limit),
             ).fetchall()
-        return [OutboxItem(seq, created, Publication(eid, topic, bytes(payload))) for seq, eid, topic, payload, created in rows]
+        return [
+            OutboxItem(seq, created, Publication(eid, topic, bytes(payload)))
+            for seq, eid, topic, payload, created in rows
+        ]
 
     def ack(self, seq: int) -> None:
         """The broker has the publication: forget it."""

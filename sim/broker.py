@@ -26,22 +26,30 @@ def find_mosquitto() -> str:
     """The mosquitto executable, or BrokerError saying how to install it."""
     found = shutil.which("mosquitto") or next((p for p in MOSQUITTO_PATHS if Path(p).exists()), None)
     if found is None:
-        raise BrokerError("mosquitto is not installed: run `make setup` as root or `sudo apt-get install mosquitto`")
+        raise BrokerError(
+            "mosquitto is not installed: run `make setup` as root or `sudo apt-get install mosquitto`"
+        )
     return found
 
 
 class Mosquitto:
     """One mosquitto process bound to 127.0.0.1; restartable on the same port."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, persistent: bool = False) -> None:
         self.workdir = workdir
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self._proc: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
         self.conf = workdir / "mosquitto.conf"
+        # persistent: sessions and queued messages survive a kill (saved on every change).
+        persistence = (
+            f"persistence true\npersistence_location {workdir}/\nautosave_on_changes true\nautosave_interval 1\n"
+            if persistent
+            else "persistence false\n"
+        )
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{persistence}"
             f"log_dest file {workdir / 'mosquitto.log'}\nmax_queued_messages 100000\n"
         )
 
@@ -51,7 +59,9 @@ class Mosquitto:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise BrokerError(f"mosquitto exited with {self._proc.returncode}; see {self.workdir}/mosquitto.log")
+                raise BrokerError(
+                    f"mosquitto exited with {self._proc.returncode}; see {self.workdir}/mosquitto.log"
+                )
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
                     return self

@@ -13,8 +13,6 @@ from gateway.messages import Event, Publication, SourceHealth, dump_json, event_
 from gateway.publish.topics import Topics
 
 
-
-
 class Door:
     """Projects events and health into outbound messages."""
 
@@ -40,4 +38,3 @@ class Door:
             payload=dump_json(health.to_json(now)),
             retain=True,
         )
-

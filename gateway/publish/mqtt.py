@@ -177,7 +177,11 @@ class MqttPublisher:
                         pubs = [
                             i.publication
                             if i.created >= since
-                            else Publication(i.publication.event_id, i.publication.topic, mark_historical(i.publication.payload))
+                            else Publication(
+                                i.publication.event_id,
+                                i.publication.topic,
+                                mark_historical(i.publication.payload),
+                            )
                             for i in items
                         ]
                         return pubs, [i.seq for i in items]

@@ -1,0 +1,81 @@
+"""The publisher drains the outbox into a real Mosquitto and deletes rows only on PUBACK.
+
+Scenario: events are stored while the broker is down, the broker comes up, every event
+arrives once with its id and marked historical; the broker is killed and restarted
+mid-stream and nothing is lost.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.messages import Event, Publication
+from gateway.outbox import Outbox
+from gateway.privacy.door import Door
+from gateway.publish.mqtt import MqttPublisher
+from gateway.publish.topics import Topics
+from sim.broker import Mosquitto, free_port
+from tests.mqtt_helpers import Recorder
+
+TOPICS = Topics("city", "site-a", "gw-1")
+
+
+def make_publisher(tmp_path: Path) -> tuple[Outbox, Door, MqttPublisher]:
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    door = Door(TOPICS)
+    publisher = MqttPublisher("site-a-gw-1", outbox, will=door.gateway_status(online=False))
+    return outbox, door, publisher
+
+
+def store(outbox: Outbox, door: Door, n: int, start: int = 0) -> list[str]:
+    events = [Event(type="air.band_changed", source="pm-1", data={"n": start + i}) for i in range(n)]
+    pubs: list[Publication] = [p for e in events for p in door.event(e)]
+    outbox.put(pubs)
+    return [e.id for e in events]
+
+
+def test_backlog_is_delivered_after_broker_starts(tmp_path: Path) -> None:
+    port = free_port()
+    outbox, door, publisher = make_publisher(tmp_path)
+    ids = store(outbox, door, 50)
+    publisher.start("127.0.0.1", port, keepalive=10)
+    broker = Mosquitto(tmp_path / "broker", port=port).start()
+    recorder = Recorder("127.0.0.1", port, f"{TOPICS.base}/#")
+    try:
+        publisher.notify()
+        got = recorder.wait_for(lambda m: len({x.json()["id"] for x in m if "/events/" in x.topic}) >= 50)
+        events = [m.json() for m in got if "/events/" in m.topic]
+        assert {e["id"] for e in events} == set(ids)
+        assert all(e["historical"] for e in events)
+        assert all(e["schema_version"] == 1 for e in events)
+        recorder.wait_for(lambda _m: len(outbox) == 0, timeout=10)
+        assert len(outbox) == 0
+    finally:
+        publisher.stop()
+        recorder.close()
+        broker.stop()
+
+
+def test_broker_killed_and_restarted_loses_nothing(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path / "broker", persistent=True).start()
+    outbox, door, publisher = make_publisher(tmp_path)
+    publisher.start(broker.host, broker.port, keepalive=5)
+    recorder = Recorder(broker.host, broker.port, f"{TOPICS.base}/events/#", session="integrator-1")
+    try:
+        first = store(outbox, door, 20)
+        publisher.notify()
+        recorder.wait_for(lambda m: len(m) >= 20)
+        broker.kill()
+        during = store(outbox, door, 30, start=20)  # produced while the broker is dead
+        publisher.notify()
+        broker.start()
+        recorder.wait_for(lambda _m: len(outbox) == 0, timeout=30)
+        recorder.wait_for(lambda m: set(during) <= {x.json()["id"] for x in m})
+        received = {e["id"] for e in recorder.events()}
+        assert len(outbox) == 0
+        assert set(first) <= received
+        assert set(during) <= received
+    finally:
+        publisher.stop()
+        recorder.close()
+        broker.stop()

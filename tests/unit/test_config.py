@@ -1,0 +1,85 @@
+"""Config validation: valid files load; bad ones name the line, the key and the bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gateway.cli import app
+from gateway.config import ConfigError, load_config
+
+VALID = """\
+site: zoetermeer-centrum
+gateway: gw-0001
+mqtt: {host: 127.0.0.1, port: 1883, prefix: city}   # topics start with <prefix>/v1/<site>/<gateway>/
+storage: /var/lib/edge-gateway                      # outbox and state
+sensors:
+  - {id: pm-hall, type: sds011, port: /dev/ttyUSB0}
+cameras: []
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_issue_example_is_valid(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, VALID))
+    assert config.site == "zoetermeer-centrum"
+    assert config.mqtt.prefix == "city"
+    assert config.sensors[0].type == "sds011"
+    assert config.sensors[0].port == "/dev/ttyUSB0"
+
+
+def test_pyserial_urls_are_ports(tmp_path: Path) -> None:
+    text = VALID.replace("/dev/ttyUSB0", "socket://127.0.0.1:7001")
+    assert load_config(write(tmp_path, text)).sensors[0].port == "socket://127.0.0.1:7001"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "key", "value"),
+    [
+        ("type: sds011", "type: sds012", 6, "sensors[0].type", "sds012"),
+        ("port: 1883", "port: 99999", 3, "mqtt.port", "99999"),
+        ("gateway: gw-0001", "gateway: gw/0001", 2, "gateway", "gw/0001"),
+        ("storage:", "storag:", 4, "storag", None),
+    ],
+)
+def test_errors_name_line_key_and_value(
+    tmp_path: Path, old: str, new: str, line: int, key: str, value: str | None
+) -> None:
+    path = write(tmp_path, VALID.replace(old, new))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    text = "\n".join(info.value.errors)
+    assert f"{path}:{line}: {key}" in text
+    if value is not None:
+        assert value in text
+
+
+def test_broken_yaml_names_line(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID + "sensors: [\n")
+    with pytest.raises(ConfigError, match=r"gateway.yaml:\d+: invalid YAML"):
+        load_config(path)
+
+
+def test_duplicate_and_dangling_references(tmp_path: Path) -> None:
+    text = VALID + "  - {id: pm-hall, type: pms5003, port: /dev/ttyUSB1, humidity_from: nope}\n"
+    text = text.replace("cameras: []\n", "") + "cameras: []\n"
+    with pytest.raises(ConfigError, match="duplicate sensor ids: pm-hall"):
+        load_config(write(tmp_path, text))
+
+
+def test_check_config_exit_codes(tmp_path: Path) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(app, ["check-config", str(write(tmp_path, VALID))])
+    assert ok.exit_code == 0, ok.output
+    bad = runner.invoke(app, ["check-config", str(write(tmp_path, VALID.replace("sds011", "nope")))])
+    assert bad.exit_code == 1
+    assert "sensors[0].type" in bad.output
+    missing = runner.invoke(app, ["check-config", str(tmp_path / "absent.yaml")])
+    assert missing.exit_code == 1
