@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import onnxruntime as ort
 
 from models.air_quality.data import BEVERWIJK, ZAANDAM, Colocation, FloatArray, load_site, pool
@@ -41,7 +42,7 @@ def score(reference: FloatArray, predicted: FloatArray) -> Scores:
         mae=float(np.mean(np.abs(error))),
         rmse=float(np.sqrt(np.mean(error**2))),
         bias=float(np.mean(error)),
-        r2=1.0 - float(np.sum(error**2)) / sst,
+        r2=1.0 - float(np.sum(error**2)) / sst if sst > 0 else float("nan"),  # undefined for a constant
     )
 
 
@@ -71,7 +72,12 @@ def score_site(site_name: str, parts: Sequence[Colocation], predict: Predictor) 
     rows = []
     for part in [*parts, pool(list(parts))]:
         rows.append(
-            Row(site_name, part.sensor, score(part.pm25_ref, part.pm25_raw), score(part.pm25_ref, predict(part)))
+            Row(
+                site_name,
+                part.sensor,
+                score(part.pm25_ref, part.pm25_raw),
+                score(part.pm25_ref, predict(part)),
+            )
         )
     return rows
 
@@ -90,6 +96,42 @@ def markdown_table(rows: Sequence[Row]) -> str:
         for r in rows
     )
     return head + body
+
+
+Group = tuple[str, npt.NDArray[np.bool_]]
+
+
+def band_groups(values: FloatArray, bands: Sequence[tuple[str, float, float]]) -> list[Group]:
+    """One (label, mask) per half-open band [lo, hi) of ``values``."""
+    return [(label, (values >= lo) & (values < hi)) for label, lo, hi in bands]
+
+
+def month_groups(data: Colocation) -> list[Group]:
+    """One (month, mask) per calendar month (UTC) of ``data``."""
+    months = data.time.astype("datetime64[s]").astype("datetime64[M]")
+    return [(str(m), months == m) for m in np.unique(months)]
+
+
+def grouped_table(label: str, groups: Sequence[Group], data: Colocation, corrected: FloatArray) -> str:
+    """Markdown table of hours, RMSE and bias, raw and corrected, for each non-empty group of rows."""
+    lines = [
+        f"| {label} | hours | RMSE raw | RMSE corr | bias raw | bias corr |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
+    for name, mask in groups:
+        if mask.any():
+            raw = score(data.pm25_ref[mask], data.pm25_raw[mask])
+            corr = score(data.pm25_ref[mask], corrected[mask])
+            lines.append(
+                f"| {name} | {raw.n} | {raw.rmse:.2f} | {corr.rmse:.2f} | {raw.bias:+.2f} | {corr.bias:+.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def pair_rmse(a: Colocation, b: Colocation) -> tuple[int, float]:
+    """Hours in common and RMSE between two co-located sensors' raw PM2.5 over those hours."""
+    _, i, j = np.intersect1d(a.time, b.time, return_indices=True)
+    return int(i.size), float(np.sqrt(np.mean((a.pm25_raw[i] - b.pm25_raw[j]) ** 2)))
 
 
 def main() -> None:
