@@ -151,7 +151,11 @@ class Sds011Decoder(StreamDecoder):
 
 
 def _start_commands(opts: SensorOptions) -> list[bytes]:
-    return [set_sleep(False), set_reporting_mode(_query_mode(opts)), set_working_period(opts.working_period_min)]
+    return [
+        set_sleep(False),
+        set_reporting_mode(_query_mode(opts)),
+        set_working_period(opts.working_period_min),
+    ]
 
 
 def _poll_command(opts: SensorOptions) -> bytes | None:
