@@ -197,8 +197,7 @@ class VirtualPms5003(_Sensor):
         counts = [n03, n03 // 3, n03 // 5, n03 // 7, coarse // 2, coarse // 5]
         if not self.t_variant:
             return encoders.pms5003_data(pm, pm, counts)
-        if zero:
-            return encoders.pms5003t_data(pm, counts[:4], 0, 0)
+        # The 5003T's temperature/humidity sensor does not wait for the fan: live even in zero frames.
         temperature = round(self._value("temperature", t, floor=-40.0) * 10)
         humidity = round(min(100.0, self._value("humidity", t)) * 10)
         return encoders.pms5003t_data(pm, counts[:4], temperature, humidity)

@@ -177,6 +177,11 @@ def test_all_zero_payload_is_warming_up() -> None:
     assert feed_all([zero]) == [Sample({}, frozenset({"warming_up"}))]
 
 
+def test_pms5003t_zero_particles_is_warming_up_despite_temperature() -> None:
+    body = b"BM\x00\x1c" + bytes(20) + (212).to_bytes(2, "big") + (224).to_bytes(2, "big") + b"\x9a\x00"
+    assert feed_all([with_checksum(body)], t_variant=True) == [Sample({}, frozenset({"warming_up"}))]
+
+
 def test_decode_frame_rejects_wrong_length() -> None:
     with pytest.raises(MalformedFrame):
         pms5003.decode_frame(FRAME[:31])

@@ -68,9 +68,11 @@ def decode_frame(frame: bytes, t_variant: bool = False) -> Sample | Ack:
     if length == ACK_LENGTH:
         return Ack(frame)
     words = struct.unpack(">12H", frame[4:28])  # bytes 28-29 are version/error code, not data
-    if not any(words):  # all-zero payload: fan still starting (PyPMS)
+    # All-zero particle payload: fan still starting (PyPMS). The 5003T's temperature and humidity
+    # words are live meanwhile, but a frame of zero PM must not pass for clean air.
+    if not any(words[:10] if t_variant else words):
         return Sample({}, frozenset({"warming_up"}))
-    if words[6] == 0 and words[5] > 0:  # PyPMS: no particles > 0.3 µm cannot make PM10 mass
+    if words[6] == 0 and words[5] > 0:  # PyPMS: PM10 mass without any particle > 0.3 µm is impossible
         raise FrameError(f"PMS5003: inconsistent frame, PM10={words[5]} but N0.3=0", frame)
     # Atmospheric-environment PM (bytes 10-15), not the CF=1 "standard particle" words.
     values: dict[str, float] = {k: float(w) for k, w in zip(("pm1", "pm25", "pm10"), words[3:6], strict=True)}
