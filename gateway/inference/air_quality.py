@@ -232,7 +232,7 @@ class AirQualityDetector:
             "pm10": _round1(pm10),
             "corrected": corrected,
             "pollutant": "pm10" if i10 > i25 else "pm25",
-            "eaqi_table": self.settings.eaqi_table,
+            "table": self.settings.eaqi_table,
         }
         model = self._corrector.model if corrected and self._corrector is not None else None
         return [Event(BAND_CHANGED, self.source, data, time=time, quality=frozenset(quality), model=model)]
@@ -252,5 +252,6 @@ class AirQualityDetector:
             }
             return [Event(CO2_HIGH, self.source, data, time=time)]
         if level == 0 and previous is not None and previous > 0:
-            return [Event(CO2_NORMAL, self.source, {"co2": round(mean), "previous": prev_name}, time=time)]
+            data = {"co2": round(mean), "level": CO2_LEVELS[0], "previous": prev_name}
+            return [Event(CO2_NORMAL, self.source, data, time=time)]
         return []

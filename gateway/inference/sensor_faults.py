@@ -65,7 +65,7 @@ class FaultSettings:
     jump_abs: Mapping[str, float] = field(default_factory=_default_jump_abs)
     """Minimum absolute step vs the rolling median that can be a spike, per checked key."""
     jump_rel: float = 2.0
-    """...and minimum relative step: above median*(1+rel) or below median/(1+rel)."""
+    """Minimum relative step as well: a spike lies above median*(1+rel) or below median/(1+rel)."""
     jump_history: int = 9
     """Readings in the rolling median: long enough to ignore one spike, short to follow the air."""
     jump_min_spikes: int = 3
@@ -346,7 +346,7 @@ class SensorFaultDetector:
         self._episode_kinds |= new
         detail: dict[str, JsonValue] = {k: ev[k].detail for k in sorted(new)}
         data: dict[str, JsonValue] = {
-            "kinds": list[JsonValue](sorted(new)),
+            "faults": list[JsonValue](sorted(new)),
             "active": list[JsonValue](sorted(self._reported(active))),
             "detail": detail,
         }
@@ -355,7 +355,7 @@ class SensorFaultDetector:
     def _recovered_event(self, time: datetime, t: float) -> Event:
         start = self._episode_start if self._episode_start is not None else t
         data: dict[str, JsonValue] = {
-            "kinds": list[JsonValue](sorted(self._episode_kinds)),
+            "faults": list[JsonValue](sorted(self._episode_kinds)),
             "duration_s": round(t - start, 1),
         }
         self._episode_start = None

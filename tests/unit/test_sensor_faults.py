@@ -40,7 +40,7 @@ def feed(det: SensorFaultDetector, readings: Iterable[Reading]) -> tuple[list[Fa
 
 
 def kinds(events: list[Event]) -> list[tuple[str, object]]:
-    return [(e.type, e.data["kinds"]) for e in events]
+    return [(e.type, e.data["faults"]) for e in events]
 
 
 def test_jittering_sensor_has_no_fault() -> None:
