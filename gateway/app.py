@@ -5,6 +5,7 @@ source -> detector -> event -> privacy door -> durable outbox -> MQTT
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -23,26 +24,28 @@ from gateway.publish.topics import Topics
 from gateway.sources.protocols.base import SensorOptions
 from gateway.sources.protocols.registry import get_protocol
 from gateway.sources.serial import SerialSource, SerialSpec, SourceOutput
+from gateway.timescale import scale_durations
 
 log = logging.getLogger(__name__)
 
-HUMIDITY_MAX_AGE = timedelta(minutes=10)  # an older paired humidity no longer describes the air
+HUMIDITY_MAX_AGE_S = 600.0  # an older paired humidity no longer describes the air
 
 
-def serial_spec(sensor: SensorConfig) -> SerialSpec:
+def serial_spec(sensor: SensorConfig, time_scale: float = 1.0) -> SerialSpec:
     """Transport settings for one configured sensor."""
     protocol = get_protocol(sensor.type)
     poll_s = sensor.poll_s or protocol.poll_period_s
-    return SerialSpec(
+    default_offline = max(10.0, 3 * poll_s, 60.0 * sensor.working_period_min + 10)
+    spec = SerialSpec(
         source=sensor.id,
         port=sensor.port,
         protocol=protocol,
         options=SensorOptions(mode=sensor.mode, working_period_min=sensor.working_period_min),
         poll_s=poll_s,
         warmup_s=protocol.warmup_s if sensor.warmup_s is None else sensor.warmup_s,
-        offline_after_s=sensor.offline_after_s
-        or max(10.0, 3 * poll_s, 60.0 * sensor.working_period_min + 10),
+        offline_after_s=sensor.offline_after_s or default_offline,
     )
+    return scale_durations(spec, 1.0 / time_scale)
 
 
 class Gateway:
@@ -56,15 +59,20 @@ class Gateway:
         client_id = config.mqtt.client_id or f"{config.site}-{config.gateway}"
         self.publisher = MqttPublisher(client_id, self.outbox, will=self.door.gateway_status(online=False))
         self._inbox: queue.Queue[SourceOutput] = queue.Queue(maxsize=10_000)
-        self.sources = [SerialSource(serial_spec(s), self._inbox.put) for s in config.sensors]
-        settings = AirQualitySettings(
-            window_s=config.air.window_s,
-            co2_levels_ppm=config.air.co2_levels_ppm,
-            eaqi_table=config.air.eaqi_table,
+        scale = config.sim_time_scale
+        self.sources = [SerialSource(serial_spec(s, scale), self._inbox.put) for s in config.sensors]
+        settings = scale_durations(
+            AirQualitySettings(
+                window_s=config.air.window_s,
+                co2_levels_ppm=config.air.co2_levels_ppm,
+                eaqi_table=config.air.eaqi_table,
+            ),
+            1.0 / scale,
         )
         self.detectors = {s.id: AirQualityDetector(s.id, settings, corrector) for s in config.sensors}
         self._humidity_from = {s.id: s.humidity_from for s in config.sensors}
         self._latest_humidity: dict[str, Reading] = {}
+        self._humidity_max_age = timedelta(seconds=HUMIDITY_MAX_AGE_S / scale)
         self.events_out = 0
 
     def run(self, stop: threading.Event) -> None:
@@ -79,10 +87,8 @@ class Gateway:
             while not stop.is_set():
                 if self.publisher.fatal is not None:
                     raise self.publisher.fatal
-                try:
+                with contextlib.suppress(queue.Empty):
                     self.handle(self._inbox.get(timeout=0.2))
-                except queue.Empty:
-                    pass
                 if time.monotonic() >= next_health:
                     self.publish_health()
                     next_health = time.monotonic() + self.config.health_interval_s
@@ -113,7 +119,7 @@ class Gateway:
             return reading.values["humidity"]
         paired = self._humidity_from.get(reading.source)
         latest = self._latest_humidity.get(paired) if paired else None
-        if latest is None or reading.time - latest.time > HUMIDITY_MAX_AGE:
+        if latest is None or reading.time - latest.time > self._humidity_max_age:
             return None
         return latest.values["humidity"]
 

@@ -85,6 +85,9 @@ class GatewayConfig(Strict):
     cameras: list[dict[str, Any]] = Field(default_factory=list, max_length=0, description="Later issue")
     air: AirConfig = Field(default_factory=AirConfig)
     health_interval_s: float = Field(10.0, gt=0, description="How often source health is published")
+    sim_time_scale: float = Field(
+        1.0, gt=0, le=10_000, description="Simulated sites only: scenario seconds per wall second"
+    )
 
     @model_validator(mode="after")
     def _cross_references(self) -> GatewayConfig:

@@ -93,7 +93,7 @@ def watch_gateway(config: GatewayConfig) -> int:
     view = GatewayView(topics)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     client.on_connect = lambda c, *_: c.subscribe(f"{topics.base}/#", qos=1)
-    client.on_message = lambda _c, _u, msg: view.on_message(msg.topic, msg.payload)
+    client.on_message = lambda _c, _u, msg: view.on_message(msg.topic, bytes(msg.payload))
     client.connect_async(config.mqtt.host, config.mqtt.port)
     client.loop_start()
     try:

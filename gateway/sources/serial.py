@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 import serial
 
@@ -22,6 +23,27 @@ from gateway.sources.protocols.base import Ack, FrameError, Sample, SensorOption
 log = logging.getLogger(__name__)
 
 SourceOutput = Reading | SourceStatus
+
+
+class ByteStream(Protocol):
+    """What the transport uses of an open pyserial port, whichever URL handler opened it."""
+
+    @property
+    def in_waiting(self) -> int:
+        """Bytes ready to read."""
+        ...
+
+    def read(self, size: int = 1) -> bytes:
+        """Up to `size` bytes, waiting at most the port's timeout."""
+        ...
+
+    def write(self, data: bytes, /) -> int | None:
+        """Send bytes."""
+        ...
+
+    def close(self) -> None:
+        """Close the port."""
+        ...
 Sink = Callable[[SourceOutput], None]
 
 
@@ -99,13 +121,14 @@ class SerialSource:
                 continue
             delay = 0.5
             try:
-                with port:
-                    self._session(port)
+                self._session(cast(ByteStream, port))
             except (serial.SerialException, OSError) as exc:
                 self._set_online(False, f"port lost: {exc}")
                 self._reconnects += 1
+            finally:
+                port.close()
 
-    def _session(self, port: serial.SerialBase) -> None:
+    def _session(self, port: ByteStream) -> None:
         """Read one opened port until it fails or the source is stopped."""
         spec = self.spec
         decoder = spec.protocol.decoder()

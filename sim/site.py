@@ -1,0 +1,169 @@
+"""A simulated site: a scenario's sensors as virtual devices on pseudo-terminals, on one clock.
+
+A gateway config for the site differs from a real site's only in the port addresses and in
+`sim_time_scale`, which tells the gateway's detectors that the scenario runs N times faster.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from sim.scenario import Scenario
+from sim.serial.devices import (
+    FaultInjector,
+    Faults,
+    VirtualDevice,
+    VirtualMhz19,
+    VirtualPms5003,
+    VirtualSds011,
+)
+from sim.serial.pty import VirtualPort
+from sim.serial.runner import DeviceRunner, ScenarioClock
+
+Truth = Callable[[float], dict[str, float]]
+Frozen = Callable[[float], bool]
+
+# Transport fault kinds of a scenario -> the Faults field that injects them.
+_FAULT_FIELDS = {"garbage": "garbage_p", "bad_checksum": "corrupt_p", "truncated": "truncate_p"}
+
+
+def make_device(kind: str, truth: Truth, rng: random.Random, frozen: Frozen) -> VirtualDevice:
+    """A virtual sensor of one of the simulated types."""
+    if kind == "sds011":
+        return VirtualSds011(truth, rng, frozen=frozen)
+    if kind in ("pms5003", "pms5003t"):
+        return VirtualPms5003(truth, rng, t_variant=kind == "pms5003t", frozen=frozen)
+    if kind == "mhz19":
+        return VirtualMhz19(truth, rng, frozen=frozen)
+    raise ValueError(f"the simulator has no device of type {kind!r}")
+
+
+class ScheduledFaults(FaultInjector):
+    """One injector per scenario fault window; windows of one sensor never overlap."""
+
+    def __init__(self, windows: list[tuple[Faults, FaultInjector]]) -> None:
+        super().__init__(Faults(windows=()), random.Random(0))
+        self._windows = windows
+
+    def apply(self, frame: bytes, t: float) -> bytes:
+        """Apply whichever window covers t."""
+        for faults, injector in self._windows:
+            if faults.active(t):
+                return injector.apply(frame, t)
+        return frame
+
+
+class SimulatedSite:
+    """Every sensor of a scenario, served on `<workdir>/dev/<sensor id>`."""
+
+    def __init__(self, scenario: Scenario, workdir: Path, time_scale: float = 1.0, pace: bool = True) -> None:
+        self.scenario = scenario
+        self.workdir = workdir
+        self.time_scale = time_scale
+        self.pace = pace
+        self.devdir = workdir / "dev"
+        self.devdir.mkdir(parents=True, exist_ok=True)
+        self.ports: dict[str, VirtualPort] = {}
+        self.runners: dict[str, DeviceRunner] = {}
+        self.clock = ScenarioClock(time_scale)
+
+    def port_path(self, sensor_id: str) -> Path:
+        """Where the gateway finds a sensor's port."""
+        return self.devdir / sensor_id
+
+    def start(self) -> SimulatedSite:
+        """Create the ports and start every device on a fresh scenario clock."""
+        self.clock = ScenarioClock(self.time_scale)
+        for index, spec in enumerate(self.scenario.sensors):
+            if spec.id not in self.ports:
+                self.ports[spec.id] = VirtualPort(self.port_path(spec.id), pace=self.pace)
+            rng = random.Random(self.scenario.seed * 1000 + index)
+            device = make_device(
+                spec.type, self.scenario.truth_fn(spec.id), rng, self.scenario.frozen_fn(spec.id)
+            )
+            runner = DeviceRunner(device, self.ports[spec.id], self.clock, self._faults(spec.id, rng))
+            for window in self.scenario.transport_faults(spec.id):
+                if window.kind == "unplug":
+                    runner.schedule_unplug(window.at, window.until)
+            self.runners[spec.id] = runner.start()
+        return self
+
+    def _faults(self, sensor_id: str, rng: random.Random) -> ScheduledFaults:
+        windows = []
+        for window in self.scenario.transport_faults(sensor_id):
+            field = _FAULT_FIELDS.get(window.kind)
+            if field is not None:
+                faults = Faults(**{field: window.rate}, windows=((window.at, window.until),))  # type: ignore[arg-type]
+                windows.append((faults, FaultInjector(faults, random.Random(rng.random()))))
+        return ScheduledFaults(windows)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the scenario's duration has been played."""
+        return self.clock.now() >= self.scenario.duration_s
+
+    def stop_devices(self) -> None:
+        """Stop the device threads; the ports stay."""
+        for runner in self.runners.values():
+            runner.stop()
+        self.runners.clear()
+
+    def close(self) -> None:
+        """Stop everything and remove the ports."""
+        self.stop_devices()
+        for port in self.ports.values():
+            port.close()
+        self.ports.clear()
+
+    def gateway_config(
+        self, mqtt_host: str, mqtt_port: int, storage: Path, **extra: object
+    ) -> dict[str, object]:
+        """A gateway config for this site (extra top-level keys override the defaults)."""
+        sensors = []
+        for spec in self.scenario.sensors:
+            sensor: dict[str, object] = {
+                "id": spec.id,
+                "type": spec.type,
+                "port": str(self.port_path(spec.id)),
+            }
+            if spec.humidity_from:
+                sensor["humidity_from"] = spec.humidity_from
+            sensors.append(sensor)
+        config: dict[str, object] = {
+            "site": "sim-" + self.scenario.name.replace("_", "-"),
+            "gateway": "gw-sim",
+            "mqtt": {"host": mqtt_host, "port": mqtt_port, "prefix": "city"},
+            "storage": str(storage),
+            "sim_time_scale": self.time_scale,
+            "sensors": sensors,
+            "cameras": [],
+        }
+        config.update(extra)
+        return config
+
+    def write_gateway_config(self, path: Path, mqtt_host: str, mqtt_port: int, storage: Path) -> Path:
+        """Write `gateway_config` as YAML."""
+        with path.open("w") as fh:
+            YAML(typ="safe", pure=True).dump(self.gateway_config(mqtt_host, mqtt_port, storage), fh)
+        return path
+
+    def write_ground_truth(self, path: Path) -> Path:
+        """The events a perfect gateway would publish, as JSON."""
+        events = [
+            {
+                "t": e.t,
+                "type": e.type,
+                "source": e.source,
+                "data": dict(e.data),
+                "tolerance_s": e.tolerance_s,
+                "required": e.required,
+            }
+            for e in self.scenario.ground_truth()
+        ]
+        path.write_text(json.dumps(events, indent=1, default=str))
+        return path
