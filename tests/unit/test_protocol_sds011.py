@@ -17,6 +17,7 @@ from gateway.sources.protocols.base import (
     Sample,
     SensorOptions,
 )
+from gateway.sources.protocols.framing import MAX_JUNK
 from tests.unit.captures import csv_rows, data_frames, hexdump_frames
 
 FRAME = bytes.fromhex("aa c0 06 00 06 00 58 d9 3d ab")  # PROTOCOLS.md example: PM2.5 0.6, PM10 0.6
@@ -136,8 +137,8 @@ def test_reset_drops_partial_frame() -> None:
 
 def test_endless_garbage_is_reported_in_bounded_runs() -> None:
     decoded = feed_all([bytes(range(0x20, 0x80)) * 100])  # 9600 bytes, no head byte
-    assert all(isinstance(d, MalformedFrame) and len(d.raw) == sds011.MAX_JUNK for d in decoded)
-    assert len(decoded) == 9600 // sds011.MAX_JUNK
+    assert all(isinstance(d, MalformedFrame) and len(d.raw) == MAX_JUNK for d in decoded)
+    assert len(decoded) == 9600 // MAX_JUNK
 
 
 def test_decode_frame_rejects_wrong_length() -> None:

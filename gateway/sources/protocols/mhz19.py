@@ -8,18 +8,15 @@ from __future__ import annotations
 from gateway.sources.protocols.base import (
     Ack,
     ChecksumError,
-    Decoded,
-    FrameError,
     MalformedFrame,
     Sample,
     SensorOptions,
     SensorProtocol,
-    StreamDecoder,
 )
+from gateway.sources.protocols.framing import ResyncDecoder
 
 HEAD = 0xFF
 FRAME_LEN = 9
-MAX_JUNK = 256  # skipped bytes per reported garbage run: bounds memory and error raw size
 
 # Command bytes (PROTOCOLS.md, MH-Z19: read, ABC, zero-point and span calibration)
 CMD_READ, CMD_ABC, CMD_ZERO, CMD_SPAN = 0x86, 0x79, 0x87, 0x88
@@ -85,67 +82,11 @@ def _frame_length(buf: bytearray) -> int | None:
     return FRAME_LEN if len(buf) >= FRAME_LEN else None
 
 
-class Mhz19Decoder(StreamDecoder):
-    """Resynchronising MH-Z19 framer; a garbage run is reported once, as one MalformedFrame."""
+class Mhz19Decoder(ResyncDecoder):
+    """Resynchronising MH-Z19 framer (see `framing.ResyncDecoder`)."""
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self._junk = bytearray()  # skipped bytes not yet reported
-        self._covered = 0  # leading bytes of _buf already reported inside a ChecksumError
-
-    def reset(self) -> None:
-        """Drop the partial frame; its bytes join the pending garbage run."""
-        self._junk += self._buf[self._covered :]
-        self._buf.clear()
-        self._covered = 0
-
-    def feed(self, data: bytes) -> list[Decoded]:
-        """Consume `data`; return samples, acks and errors completed by it."""
-        self._buf += data
-        out: list[Decoded] = []
-        while self._buf:
-            start = self._buf.find(HEAD)
-            if start != 0:
-                self._skip(len(self._buf) if start < 0 else start, out)
-                continue
-            length = _frame_length(self._buf)
-            if length is None:
-                break
-            if length == 0:
-                self._skip(1, out)
-            else:
-                self._take(length, out)
-        return out
-
-    def _take(self, length: int, out: list[Decoded]) -> None:
-        frame = bytes(self._buf[:length])
-        try:
-            result: Decoded = decode_frame(frame)
-        except FrameError as error:
-            self._flush(out)
-            out.append(error)
-            # Rescan from the next byte: a real frame may start inside this one.
-            self._covered = max(self._covered, length)
-            self._skip(1, out)
-            return
-        self._flush(out)
-        out.append(result)
-        del self._buf[:length]
-        self._covered = max(0, self._covered - length)
-
-    def _skip(self, count: int, out: list[Decoded]) -> None:
-        reported = min(self._covered, count)
-        self._covered -= reported
-        self._junk += self._buf[reported:count]
-        del self._buf[:count]
-        while len(self._junk) >= MAX_JUNK:
-            out.append(MalformedFrame("MH-Z19: bytes outside any frame", bytes(self._junk[:MAX_JUNK])))
-            del self._junk[:MAX_JUNK]
-
-    def _flush(self, out: list[Decoded]) -> None:
-        if self._junk:
-            out.append(MalformedFrame("MH-Z19: bytes outside any frame", bytes(self._junk)))
-            self._junk.clear()
+        super().__init__("MH-Z19", HEAD, _frame_length, decode_frame)
 
 
 def _start_commands(opts: SensorOptions) -> list[bytes]:

@@ -11,18 +11,16 @@ from functools import partial
 from gateway.sources.protocols.base import (
     Ack,
     ChecksumError,
-    Decoded,
     FrameError,
     MalformedFrame,
     Sample,
     SensorOptions,
     SensorProtocol,
-    StreamDecoder,
 )
+from gateway.sources.protocols.framing import ResyncDecoder
 
 HEAD = 0x42  # "BM" = 42 4D
 DATA_LENGTH, ACK_LENGTH = 28, 4  # bytes 2-3: 13 data words + checksum / mode-sleep acknowledgement
-MAX_JUNK = 256  # skipped bytes per reported garbage run: bounds memory and error raw size
 COUNT_KEYS = ("n0_3", "n0_5", "n1_0", "n2_5", "n5_0", "n10_0")  # particles per 0.1 L, bytes 16-27
 
 
@@ -97,68 +95,11 @@ def _frame_length(buf: bytearray) -> int | None:
     return length + 4 if len(buf) >= length + 4 else None
 
 
-class Pms5003Decoder(StreamDecoder):
-    """Resynchronising PMS5003(T) framer; a garbage run is reported once, as one MalformedFrame."""
+class Pms5003Decoder(ResyncDecoder):
+    """Resynchronising PMS5003(T) framer (see `framing.ResyncDecoder`)."""
 
     def __init__(self, t_variant: bool = False) -> None:
-        self._t_variant = t_variant
-        self._buf = bytearray()
-        self._junk = bytearray()  # skipped bytes not yet reported
-        self._covered = 0  # leading bytes of _buf already reported inside a FrameError
-
-    def reset(self) -> None:
-        """Drop the partial frame; its bytes join the pending garbage run."""
-        self._junk += self._buf[self._covered :]
-        self._buf.clear()
-        self._covered = 0
-
-    def feed(self, data: bytes) -> list[Decoded]:
-        """Consume `data`; return samples, acks and errors completed by it."""
-        self._buf += data
-        out: list[Decoded] = []
-        while self._buf:
-            start = self._buf.find(HEAD)
-            if start != 0:
-                self._skip(len(self._buf) if start < 0 else start, out)
-                continue
-            length = _frame_length(self._buf)
-            if length is None:
-                break
-            if length == 0:
-                self._skip(1, out)
-            else:
-                self._take(length, out)
-        return out
-
-    def _take(self, length: int, out: list[Decoded]) -> None:
-        frame = bytes(self._buf[:length])
-        try:
-            result: Decoded = decode_frame(frame, self._t_variant)
-        except FrameError as error:
-            self._flush(out)
-            out.append(error)
-            # Rescan from the next byte: a real frame may start inside this one (e.g. after truncation).
-            self._covered = max(self._covered, length)
-            self._skip(1, out)
-            return
-        self._flush(out)
-        out.append(result)
-        del self._buf[:length]
-        self._covered = max(0, self._covered - length)
-
-    def _skip(self, count: int, out: list[Decoded]) -> None:
-        reported = min(self._covered, count)
-        self._covered -= reported
-        self._junk += self._buf[reported:count]
-        del self._buf[:count]
-        while len(self._junk) >= MAX_JUNK:
-            out.append(MalformedFrame("PMS5003: bytes outside any frame", bytes(self._junk[:MAX_JUNK])))
-            del self._junk[:MAX_JUNK]
-
-    def _flush(self, out: list[Decoded]) -> None:
-        if self._junk:
-            out.append(MalformedFrame("PMS5003: bytes outside any frame", bytes(self._junk)))
-            self._junk.clear()
+        super().__init__("PMS5003", HEAD, _frame_length, partial(decode_frame, t_variant=t_variant))
 
 
 def _start_commands(opts: SensorOptions) -> list[bytes]:

@@ -9,20 +9,17 @@ from __future__ import annotations
 from gateway.sources.protocols.base import (
     Ack,
     ChecksumError,
-    Decoded,
-    FrameError,
     MalformedFrame,
     Sample,
     SensorOptions,
     SensorProtocol,
-    StreamDecoder,
 )
+from gateway.sources.protocols.framing import ResyncDecoder
 
 HEAD, TAIL = 0xAA, 0xAB
 DATA, REPLY = 0xC0, 0xC5  # measurement frame / command reply
 FRAME_LEN = 10
 ALL_DEVICES = 0xFFFF  # command bytes 15-16 `FF FF` address every sensor on the line
-MAX_JUNK = 256  # skipped bytes per reported garbage run: bounds memory and error raw size
 
 # Command ids (PROTOCOLS.md, SDS011 "Commands host -> sensor")
 CMD_REPORTING_MODE = 0x02
@@ -87,67 +84,11 @@ def _frame_length(buf: bytearray) -> int | None:
     return FRAME_LEN if buf[FRAME_LEN - 1] == TAIL else 0
 
 
-class Sds011Decoder(StreamDecoder):
-    """Resynchronising SDS011 framer; a garbage run is reported once, as one MalformedFrame."""
+class Sds011Decoder(ResyncDecoder):
+    """Resynchronising SDS011 framer (see `framing.ResyncDecoder`)."""
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self._junk = bytearray()  # skipped bytes not yet reported
-        self._covered = 0  # leading bytes of _buf already reported inside a ChecksumError
-
-    def reset(self) -> None:
-        """Drop the partial frame; its bytes join the pending garbage run."""
-        self._junk += self._buf[self._covered :]
-        self._buf.clear()
-        self._covered = 0
-
-    def feed(self, data: bytes) -> list[Decoded]:
-        """Consume `data`; return samples, acks and errors completed by it."""
-        self._buf += data
-        out: list[Decoded] = []
-        while self._buf:
-            start = self._buf.find(HEAD)
-            if start != 0:
-                self._skip(len(self._buf) if start < 0 else start, out)
-                continue
-            length = _frame_length(self._buf)
-            if length is None:
-                break
-            if length == 0:
-                self._skip(1, out)
-            else:
-                self._take(length, out)
-        return out
-
-    def _take(self, length: int, out: list[Decoded]) -> None:
-        frame = bytes(self._buf[:length])
-        try:
-            result: Decoded = decode_frame(frame)
-        except FrameError as error:
-            self._flush(out)
-            out.append(error)
-            # Rescan from the next byte: a real frame may start inside this one.
-            self._covered = max(self._covered, length)
-            self._skip(1, out)
-            return
-        self._flush(out)
-        out.append(result)
-        del self._buf[:length]
-        self._covered = max(0, self._covered - length)
-
-    def _skip(self, count: int, out: list[Decoded]) -> None:
-        reported = min(self._covered, count)
-        self._covered -= reported
-        self._junk += self._buf[reported:count]
-        del self._buf[:count]
-        while len(self._junk) >= MAX_JUNK:
-            out.append(MalformedFrame("SDS011: bytes outside any frame", bytes(self._junk[:MAX_JUNK])))
-            del self._junk[:MAX_JUNK]
-
-    def _flush(self, out: list[Decoded]) -> None:
-        if self._junk:
-            out.append(MalformedFrame("SDS011: bytes outside any frame", bytes(self._junk)))
-            self._junk.clear()
+        super().__init__("SDS011", HEAD, _frame_length, decode_frame)
 
 
 def _start_commands(opts: SensorOptions) -> list[bytes]:
