@@ -2,6 +2,10 @@
 
 No I/O and no threads: `sim.serial.runner` moves the bytes. Time `t` is scenario seconds.
 Frames come from `sim.serial.encoders`, never from gateway/ code.
+
+A device given `frozen` plays a stuck sensor while `frozen(t)` is true: it sends the measurement
+values of its last frame before the freeze again and again, exactly (noise included, checksums
+valid), as a real stuck sensor does; a scenario's `Scenario.frozen_fn` gives its "stuck" windows.
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ import random
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from sim.serial import encoders
 
 Truth = Callable[[float], Mapping[str, float]]  # scenario time -> true pm1/pm25/pm10/co2/temperature/humidity
+Frozen = Callable[[float], bool]  # scenario time -> whether the sensor is stuck
+Pm = tuple[int, int, int]  # PM1, PM2.5, PM10 as a PMS5003 frame carries them [µg/m³]
+V = TypeVar("V")
 
 ZERO_FRAMES_S = 3.0  # real SDS011/PMS5003 send all-zero frames while the fan spins up after power-on/wake
 
@@ -52,6 +59,20 @@ class _Timer:
         return True
 
 
+class _Latch(Generic[V]):
+    """The last measured values, held unchanged while the sensor is frozen."""
+
+    def __init__(self, frozen: Frozen | None) -> None:
+        self._frozen = frozen
+        self._held: V | None = None
+
+    def hold(self, t: float, measure: Callable[[], V]) -> V:
+        """Measure now, unless frozen at `t` with a value to repeat (a freeze from the start holds its first)."""
+        if self._held is None or self._frozen is None or not self._frozen(t):
+            self._held = measure()
+        return self._held
+
+
 class _Sensor:
     """Truth plus seeded Gaussian noise, shared by the virtual sensors."""
 
@@ -67,10 +88,16 @@ class VirtualSds011(_Sensor):
     """An SDS011: active or query mode, sleep/work, working period (protocol V1.3)."""
 
     def __init__(
-        self, truth: Truth, rng: random.Random, device_id: int = 0xA160, noise: float = 0.02
+        self,
+        truth: Truth,
+        rng: random.Random,
+        device_id: int = 0xA160,
+        noise: float = 0.02,
+        frozen: Frozen | None = None,
     ) -> None:
         super().__init__(truth, rng, noise)
         self.device_id = device_id
+        self._latch: _Latch[tuple[int, int]] = _Latch(frozen)
         self.working_period_min = 0  # kept across power cycles, as the sensor stores it (V1.3 §5)
         self._reader = encoders.sds011_reader()
         self._timer = _Timer()
@@ -129,18 +156,28 @@ class VirtualSds011(_Sensor):
     def _frame(self, t: float) -> bytes:
         if t < self._zero_until:
             return encoders.sds011_data(0, 0, self.device_id)
-        pm25, pm10 = (min(9999, round(self._value(k, t) * 10)) for k in ("pm25", "pm10"))  # 0.1 µg/m³
+        pm25, pm10 = self._latch.hold(t, lambda: self._measure(t))
         return encoders.sds011_data(pm25, pm10, self.device_id)
+
+    def _measure(self, t: float) -> tuple[int, int]:
+        pm25, pm10 = (min(9999, round(self._value(k, t) * 10)) for k in ("pm25", "pm10"))  # 0.1 µg/m³
+        return pm25, pm10
 
 
 class VirtualPms5003(_Sensor):
     """A PMS5003 (or PMS5003T): active or passive mode, sleep/wake."""
 
     def __init__(
-        self, truth: Truth, rng: random.Random, t_variant: bool = False, noise: float = 0.02
+        self,
+        truth: Truth,
+        rng: random.Random,
+        t_variant: bool = False,
+        noise: float = 0.02,
+        frozen: Frozen | None = None,
     ) -> None:
         super().__init__(truth, rng, noise)
         self.t_variant = t_variant
+        self._latch: _Latch[tuple[Pm, tuple[int, int]]] = _Latch(frozen)
         self._reader = encoders.pms_reader()
         self._timer = _Timer()
         self.power_on(0.0)
@@ -182,14 +219,26 @@ class VirtualPms5003(_Sensor):
         return encoders.pms5003_ack(cmd.cmd, cmd.data)
 
     def _frame(self, t: float) -> bytes:
-        if t < self._zero_until:
-            return self._encode([0, 0, 0], t, zero=True)
+        if t < self._zero_until:  # the fan is starting: zero PM, frozen or not
+            return self._encode((0, 0, 0), self._climate(t), zero=True)
+        pm, climate = self._latch.hold(t, lambda: self._measure(t))
+        return self._encode(pm, climate, zero=False)
+
+    def _measure(self, t: float) -> tuple[Pm, tuple[int, int]]:
         pm1 = min(1000, round(self._value("pm1", t)))  # whole µg/m³
         pm25 = max(pm1, min(1000, round(self._value("pm25", t))))
         pm10 = max(pm25, min(1000, round(self._value("pm10", t))))
-        return self._encode([pm1, pm25, pm10], t, zero=False)
+        return (pm1, pm25, pm10), self._climate(t)
 
-    def _encode(self, pm: list[int], t: float, zero: bool) -> bytes:
+    def _climate(self, t: float) -> tuple[int, int]:
+        """The 5003T's temperature and humidity [0.1 °C, 0.1 %RH]; (0, 0) for a plain 5003."""
+        if not self.t_variant:
+            return 0, 0
+        temperature = round(self._value("temperature", t, floor=-40.0) * 10)
+        humidity = round(min(100.0, self._value("humidity", t)) * 10)
+        return temperature, humidity
+
+    def _encode(self, pm: Pm, climate: tuple[int, int], zero: bool) -> bytes:
         # Plausible counts per 0.1 L scaled from the capture (PM2.5 8 -> 210/70/45/30); never N0.3 = 0
         # with PM10 > 0, which PyPMS rejects as inconsistent.
         n03 = 0 if zero else max(1, round(26 * pm[1] + 2 * pm[2]))
@@ -198,16 +247,17 @@ class VirtualPms5003(_Sensor):
         if not self.t_variant:
             return encoders.pms5003_data(pm, pm, counts)
         # The 5003T's temperature/humidity sensor does not wait for the fan: live even in zero frames.
-        temperature = round(self._value("temperature", t, floor=-40.0) * 10)
-        humidity = round(min(100.0, self._value("humidity", t)) * 10)
-        return encoders.pms5003t_data(pm, counts[:4], temperature, humidity)
+        return encoders.pms5003t_data(pm, counts[:4], *climate)
 
 
 class VirtualMhz19(_Sensor):
     """An MH-Z19B: answers read commands; ABC and calibration commands change state, no reply."""
 
-    def __init__(self, truth: Truth, rng: random.Random, noise: float = 0.01) -> None:
+    def __init__(
+        self, truth: Truth, rng: random.Random, noise: float = 0.01, frozen: Frozen | None = None
+    ) -> None:
         super().__init__(truth, rng, noise)
+        self._latch: _Latch[tuple[int, int]] = _Latch(frozen)
         self.abc = True  # factory default
         self.calibrations: list[tuple[str, int]] = []  # ("zero", 400) / ("span", ppm), in order
         self._reader = encoders.mhz19_reader()
@@ -226,9 +276,7 @@ class VirtualMhz19(_Sensor):
 
     def _handle(self, cmd: encoders.Mhz19Command, t: float) -> bytes:
         if cmd.cmd == 0x86:
-            co2 = min(5000, round(self._value("co2", t)))  # 0-5000 ppm range, 1 ppm steps
-            temperature = max(-40, min(215, round(self._truth(t).get("temperature", 0.0))))
-            return encoders.mhz19_response(co2, temperature)
+            return encoders.mhz19_response(*self._latch.hold(t, lambda: self._measure(t)))
         if cmd.cmd == 0x79:
             self.abc = cmd.data[0] == 0xA0
         elif cmd.cmd == 0x87:
@@ -236,6 +284,11 @@ class VirtualMhz19(_Sensor):
         elif cmd.cmd == 0x88:
             self.calibrations.append(("span", int.from_bytes(cmd.data[:2], "big")))
         return b""
+
+    def _measure(self, t: float) -> tuple[int, int]:
+        co2 = min(5000, round(self._value("co2", t)))  # 0-5000 ppm range, 1 ppm steps
+        temperature = max(-40, min(215, round(self._truth(t).get("temperature", 0.0))))
+        return co2, temperature
 
 
 @dataclass(frozen=True, slots=True)

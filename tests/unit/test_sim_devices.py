@@ -7,11 +7,11 @@ check the simulator against the datasheet, not against the parser.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pytest
 
-from gateway.sources.protocols.base import ChecksumError, Decoded, MalformedFrame, Sample
+from gateway.sources.protocols.base import ChecksumError, Decoded, MalformedFrame, Sample, StreamDecoder
 from gateway.sources.protocols.mhz19 import Mhz19Decoder
 from gateway.sources.protocols.pms5003 import Pms5003Decoder
 from gateway.sources.protocols.sds011 import Sds011Decoder
@@ -186,6 +186,51 @@ def test_mhz19_settings_have_no_reply() -> None:
     reply = mhz.on_bytes(MHZ_READ[:5], 2.0) + mhz.on_bytes(MHZ_READ[5:], 2.0)
     (sample,) = samples(Mhz19Decoder().feed(reply))
     assert sample.values["co2"] == pytest.approx(636, abs=30)
+
+
+# --- Stuck sensors ------------------------------------------------------------------------------
+
+
+def rising(t: float) -> Mapping[str, float]:
+    """Air that gets steadily worse, so a live sensor never repeats an old frame."""
+    return {k: v * (1.0 + 0.05 * t) for k, v in TRUTH.items()}
+
+
+def stuck(t: float) -> bool:
+    """Stuck from t = 10 s to 20 s."""
+    return 10.0 <= t < 20.0
+
+
+def stuck_device(kind: str) -> tuple[Callable[[float], bytes], StreamDecoder]:
+    """How to get one frame at t from a stuck virtual `kind`, and the gateway decoder for it."""
+    rng = random.Random(13)
+    if kind == "sds011":
+        sds = VirtualSds011(rising, rng, frozen=stuck)
+        return lambda t: sds.frame_due(t) or b"", Sds011Decoder()
+    if kind == "pms5003t":
+        pms = VirtualPms5003(rising, rng, t_variant=True, frozen=stuck)
+        return lambda t: pms.frame_due(t) or b"", Pms5003Decoder(t_variant=True)
+    mhz = VirtualMhz19(rising, rng, frozen=stuck)
+    return lambda t: mhz.on_bytes(MHZ_READ, t), Mhz19Decoder()
+
+
+@pytest.mark.parametrize("kind", ["sds011", "pms5003t", "mhz19"])
+def test_stuck_device_repeats_its_last_frame_exactly(kind: str) -> None:
+    frame_at, decoder = stuck_device(kind)
+    frames = {t: frame_at(float(t)) for t in range(5, 30)}  # one frame a second, past the zero frames
+    assert len({frames[t] for t in range(5, 10)}) == 5  # live: every frame differs
+    assert {frames[t] for t in range(10, 20)} == {frames[9]}  # stuck: the last frame before, byte for byte
+    assert len({frames[t] for t in range(20, 30)} | {frames[9]}) == 11  # live again
+    decoded = decoder.feed(b"".join(frames.values()))
+    assert len(samples(decoded)) == len(decoded) == len(frames)  # valid checksums throughout
+    readings = [dict(s.values) for s in samples(decoded)]
+    assert readings[5:15] == [readings[4]] * 10  # t = 10-19 read exactly as t = 9
+
+
+def test_device_stuck_before_its_first_frame_holds_that_frame() -> None:
+    sds = VirtualSds011(rising, random.Random(14), frozen=lambda t: t >= 5.0)
+    frames = [sds.frame_due(float(t)) for t in range(5, 15)]
+    assert frames[0] is not None and set(frames) == {frames[0]}
 
 
 # --- Faults --------------------------------------------------------------------------------------
