@@ -1,11 +1,11 @@
-# Every target sets itself up (scripts/bootstrap.sh is idempotent): a fresh machine needs only make.
+# Every target sets itself up (.ci/setup.sh is idempotent): a fresh machine needs only make.
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:/usr/sbin:$(PATH)
 
 .PHONY: run test lint models bench eval setup clean
 
 setup:
-	@scripts/bootstrap.sh
+	@.ci/setup.sh
 
 run: setup
 	@$(VENV)/python -m sim.run_all $(ARGS)
@@ -19,11 +19,11 @@ lint: setup
 	$(VENV)/mypy
 
 models:
-	@scripts/bootstrap.sh --models
+	@.ci/setup.sh --models
 	$(VENV)/python -m models.air_quality.train
 
 bench: setup
-	$(VENV)/python -m bench
+	$(VENV)/python -m tests.bench
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache .hypothesis run

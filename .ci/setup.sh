@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up for every make target: a .venv with the pinned project, and Mosquitto.
-# Usage: scripts/bootstrap.sh [--models]   (--models adds the training-only dependencies)
+# Usage: .ci/setup.sh [--models]   (--models adds the training-only dependencies)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
