@@ -1,14 +1,12 @@
-"""Seeded simulator scenarios: what the air really does, what each device reports, what should happen.
+"""Seeded simulator scenarios: what the air really does and what each device reports.
 
 Owns the scenario file format (`sim/scenarios/*.yaml`), its loader and validation, the truth and
-device functions the virtual sensors play back, the transport-fault windows the runner applies,
-and the ground truth: the events a perfect gateway emits, computed from the TRUE air, not from the
-artefacted readings.
+device functions the virtual sensors play back, when each sensor is stuck, and the transport-fault
+windows the runner applies. What should happen -- the events a perfect gateway emits -- is
+`sim.ground_truth`, reached here through `Scenario.ground_truth`.
 
-The EAQI table is a copy kept here on purpose, not imported from `gateway.inference.eaqi`: the
-ground truth must not share a transcription error with the code it judges (a unit test compares
-the two copies). Device noise and quantisation are not added here: the virtual devices in
-`sim.serial.devices` add their own from the scenario seed.
+Device noise and quantisation are not added here: the virtual devices in `sim.serial.devices` add
+their own from the scenario seed.
 """
 
 from __future__ import annotations
@@ -16,15 +14,17 @@ from __future__ import annotations
 import hashlib
 import math
 from bisect import bisect_right
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml import YAML
+
+if TYPE_CHECKING:  # sim.ground_truth imports this module; Scenario.ground_truth imports it late
+    from sim.ground_truth import ExpectedEvent, GroundTruthSettings
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
@@ -38,30 +38,12 @@ MEASURED: Mapping[str, tuple[str, ...]] = {
 PM_KEYS = ("pm1", "pm25", "pm10")
 TRUTH_KEYS = ("pm1", "pm25", "pm10", "co2", "temperature", "humidity")
 PM1_OF_PM25 = 0.7  # pm1 when a scenario gives none: typical PM1/PM2.5 ratio of urban/combustion aerosol
-# Frame periods and warm-up: datasheet values, as the gateway's protocols use them (copied, not imported).
+# Frame periods: datasheet values, as the gateway's protocols use them (copied, not imported).
 FRAME_PERIOD_S: Mapping[str, float] = {"sds011": 1.0, "pms5003": 1.0, "pms5003t": 1.0, "mhz19": 5.0}
-WARMUP_S: Mapping[str, float] = {"sds011": 30.0, "pms5003": 30.0, "pms5003t": 30.0, "mhz19": 180.0}
 DEVICE_FAULTS = frozenset({"stuck", "fan_failure"})
 TRANSPORT_FAULTS = frozenset({"garbage", "bad_checksum", "truncated", "unplug"})
 FAN_DECAY_S = 60.0  # a stopped fan: PM falls to 0 within about a minute as the chamber settles
-# Shortest device faults a gateway with default settings can confirm (stuck needs 600 s of identical
-# frames; a fan needs the 60 s decay plus 60 s flat): shorter ones are not in the ground truth.
-MIN_DETECTABLE_S: Mapping[str, float] = {"stuck": 660.0, "fan_failure": 180.0}
-FAULT_TOLERANCE_S = 900.0  # a fault is confirmed after its evidence builds up (stuck: 600 s + margin)
-# Band times also carry the humidity correction's error: 10 % at 75 ug/m3 on a ramp of 2 ug/m3 per
-# minute moves a crossing by ~4 minutes. CO2 is not corrected: one window.
-BAND_TOLERANCE_WINDOWS = 2.0
-LINK_TOLERANCE_S = 60.0  # offline after the transport's silence timeout; online after the first frames
 VARIABILITY_KNOT_S = 60.0  # the true air's seeded fluctuation changes on a one-minute scale
-
-BANDS = ("good", "fair", "moderate", "poor", "very_poor", "extremely_poor")
-# EEA, European Air Quality Index, airindex.eea.europa.eu: lower boundaries of bands 1..5 [ug/m3].
-# "2024" is the WHO-2021-aligned revision, to be checked against the EEA's publication.
-EAQI_LOWER: Mapping[str, Mapping[str, tuple[float, ...]]] = {
-    "2017": {"pm25": (10.0, 20.0, 25.0, 50.0, 75.0), "pm10": (20.0, 40.0, 50.0, 100.0, 150.0)},
-    "2024": {"pm25": (5.0, 15.0, 50.0, 90.0, 140.0), "pm10": (15.0, 45.0, 120.0, 195.0, 270.0)},
-}
-CO2_LEVELS = ("normal", "elevated", "high")
 
 
 class ScenarioError(ValueError):
@@ -134,55 +116,6 @@ class SensorSpec:
     variability: float = 0.0
     frame_period_s: float = 1.0
     humidity_from: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ExpectedEvent:
-    """One event a perfect gateway emits: at `t` +- `tolerance_s`, with at least `data`.
-
-    `required` is False for a band passed through on the way to another within one window (a
-    fast ramp): a perfect gateway emits it, a good one may skip it, so neither is an error; the
-    `previous` of the event after it then names the skipped band.
-    """
-
-    t: float
-    type: str
-    source: str
-    data: Mapping[str, object]
-    tolerance_s: float
-    required: bool = True
-
-
-class GroundTruthSettings(Protocol):
-    """The detector settings the ground truth depends on (gateway's AirQualitySettings fits)."""
-
-    @property
-    def window_s(self) -> float: ...
-    @property
-    def min_readings(self) -> int: ...
-    @property
-    def eaqi_table(self) -> str: ...
-    @property
-    def band_hysteresis(self) -> float: ...
-    @property
-    def band_fall_hold_s(self) -> float: ...
-    @property
-    def co2_levels_ppm(self) -> tuple[float, float]: ...
-    @property
-    def co2_hysteresis_ppm(self) -> float: ...
-
-
-@dataclass(frozen=True, slots=True)
-class TruthSettings:
-    """The gateway's default air-quality settings, restated so the sim runs without the gateway."""
-
-    window_s: float = 300.0
-    min_readings: int = 5
-    eaqi_table: str = "2017"
-    band_hysteresis: float = 0.10
-    band_fall_hold_s: float = 120.0
-    co2_levels_ppm: tuple[float, float] = (800.0, 1200.0)
-    co2_hysteresis_ppm: float = 50.0
 
 
 @lru_cache(maxsize=65536)
@@ -259,149 +192,27 @@ class Scenario:
         return device
 
     def device_faults(self, sensor_id: str) -> tuple[FaultWindow, ...]:
-        """The stuck/fan_failure windows (already in truth_fn; a device must not add noise when stuck)."""
+        """The stuck/fan_failure windows (already in truth_fn; see frozen_fn for a stuck device's frames)."""
         return tuple(f for f in self.sensor(sensor_id).faults if f.kind in DEVICE_FAULTS)
+
+    def frozen_fn(self, sensor_id: str) -> Callable[[float], bool]:
+        """Whether the sensor is stuck at scenario time t: its virtual device then repeats its frames."""
+        windows = tuple(f for f in self.device_faults(sensor_id) if f.kind == "stuck")
+
+        def frozen(t: float) -> bool:
+            return any(f.covers(t) for f in windows)
+
+        return frozen
 
     def transport_faults(self, sensor_id: str) -> tuple[FaultWindow, ...]:
         """The garbage/bad_checksum/truncated/unplug windows the device simulator applies."""
         return tuple(f for f in self.sensor(sensor_id).faults if f.kind in TRANSPORT_FAULTS)
 
     def ground_truth(self, settings: GroundTruthSettings | None = None) -> list[ExpectedEvent]:
-        """The events a perfect gateway emits for this scenario, sorted by time."""
-        s = TruthSettings() if settings is None else settings
-        events: list[ExpectedEvent] = []
-        for spec in self.sensors:
-            if "pm25" in MEASURED[spec.type]:
-                events += _mark_held(_band_events(self, spec, s), s.window_s)
-            if "co2" in MEASURED[spec.type]:
-                events += _co2_events(self, spec, s)
-            events += _fault_events(spec, self.duration_s)
-        return sorted(events, key=lambda e: (e.t, e.source, e.type))
+        """The events a perfect gateway emits for this scenario, sorted by time (`sim.ground_truth`)."""
+        from sim.ground_truth import ground_truth  # late: sim.ground_truth imports this module
 
-
-# --- ground truth --------------------------------------------------------------------------
-
-
-class _Levels:
-    """Index among ascending thresholds: rises at once, falls only below the lowered thresholds."""
-
-    def __init__(self, up: tuple[float, ...], down: tuple[float, ...]) -> None:
-        self.up, self.down = up, down
-        self.index: int | None = None
-
-    def update(self, value: float) -> int:
-        raw = sum(value >= u for u in self.up)
-        if self.index is None or raw > self.index:
-            self.index = raw
-        else:
-            self.index = min(self.index, sum(value >= d for d in self.down))
-        return self.index
-
-
-def _usable_times(scenario: Scenario, spec: SensorSpec) -> Iterator[float]:
-    """Frame times at which a perfect gateway has a usable reading from `spec`."""
-    warm = WARMUP_S[spec.type]
-    blocked = [(0.0, warm)]
-    for f in spec.faults:
-        if f.kind == "unplug":
-            blocked.append((f.at, f.until + warm))
-        elif f.kind in DEVICE_FAULTS:
-            blocked.append((f.at, f.until))
-    step = spec.frame_period_s
-    for k in range(1, int(scenario.duration_s / step) + 1):
-        t = k * step
-        if not any(a <= t < b for a, b in blocked):
-            yield t
-
-
-def _windowed(
-    scenario: Scenario, spec: SensorSpec, keys: tuple[str, ...], s: GroundTruthSettings
-) -> Iterator[tuple[float, dict[str, float]]]:
-    """(t, trailing-window mean per key) of the true air, once the window has min_readings."""
-    air = scenario.air_fn(spec.id)
-    window: deque[tuple[float, dict[str, float]]] = deque()
-    sums = dict.fromkeys(keys, 0.0)
-    for t in _usable_times(scenario, spec):
-        values = air(t)
-        window.append((t, {k: values[k] for k in keys}))
-        for k in keys:
-            sums[k] += values[k]
-        while window[0][0] <= t - s.window_s:
-            for k, v in window.popleft()[1].items():
-                sums[k] -= v
-        if len(window) >= s.min_readings:
-            yield t, {k: sums[k] / len(window) for k in keys}
-
-
-def _band_events(scenario: Scenario, spec: SensorSpec, s: GroundTruthSettings) -> list[ExpectedEvent]:
-    table = EAQI_LOWER[s.eaqi_table]
-    margin = 1.0 - s.band_hysteresis
-    trackers = {k: _Levels(table[k], tuple(b * margin for b in table[k])) for k in ("pm25", "pm10")}
-    band: int | None = None
-    fall_since: float | None = None
-    events: list[ExpectedEvent] = []
-    for t, mean in _windowed(scenario, spec, ("pm25", "pm10"), s):
-        candidate = max(trackers[k].update(mean[k]) for k in trackers)
-        if band is not None and candidate < band:
-            fall_since = t if fall_since is None else fall_since
-            if t - fall_since < s.band_fall_hold_s:
-                continue
-        elif band is not None and candidate == band:
-            fall_since = None
-            continue
-        data = {"band": BANDS[candidate], "previous": None if band is None else BANDS[band]}
-        events.append(
-            ExpectedEvent(t, "air.band_changed", spec.id, data, BAND_TOLERANCE_WINDOWS * s.window_s)
-        )
-        band, fall_since = candidate, None
-    return events
-
-
-def _mark_held(events: list[ExpectedEvent], min_s: float) -> list[ExpectedEvent]:
-    """Mark band changes whose band holds less than `min_s` as not required (the last one holds)."""
-    out = []
-    for e, nxt in zip(events, [*events[1:], None], strict=True):
-        held = nxt is None or nxt.t - e.t >= min_s
-        out.append(e if held else ExpectedEvent(e.t, e.type, e.source, e.data, e.tolerance_s, required=False))
-    return out
-
-
-def _co2_events(scenario: Scenario, spec: SensorSpec, s: GroundTruthSettings) -> list[ExpectedEvent]:
-    low, high = s.co2_levels_ppm
-    h = s.co2_hysteresis_ppm
-    level = _Levels((low, high), (low - h, high - h))
-    events: list[ExpectedEvent] = []
-    for t, mean in _windowed(scenario, spec, ("co2",), s):
-        previous = level.index
-        now = level.update(mean["co2"])
-        before = None if previous is None else CO2_LEVELS[previous]
-        if now > (previous or 0):
-            data = {"level": CO2_LEVELS[now], "previous": before}
-            events.append(ExpectedEvent(t, "air.co2_high", spec.id, data, s.window_s))
-        elif now == 0 and previous:
-            data = {"level": CO2_LEVELS[0], "previous": before}
-            events.append(ExpectedEvent(t, "air.co2_normal", spec.id, data, s.window_s))
-    return events
-
-
-def offline_after_s(spec: SensorSpec) -> float:
-    """Silence before the gateway calls a source offline (its default: max(10 s, 3 frame periods))."""
-    return max(10.0, 3.0 * spec.frame_period_s)
-
-
-def _fault_events(spec: SensorSpec, end: float) -> list[ExpectedEvent]:
-    events: list[ExpectedEvent] = []
-    for f in spec.faults:
-        if f.kind in DEVICE_FAULTS and f.until - f.at >= MIN_DETECTABLE_S[f.kind]:
-            data = {"faults": [f.kind]}
-            events.append(ExpectedEvent(f.at, "sensor.fault", spec.id, data, FAULT_TOLERANCE_S))
-            if f.until < end:  # a fault lasting to the end never recovers
-                events.append(ExpectedEvent(f.until, "sensor.recovered", spec.id, data, FAULT_TOLERANCE_S))
-        elif f.kind == "unplug" and f.until - f.at > offline_after_s(spec):
-            events.append(ExpectedEvent(f.at, "sensor.offline", spec.id, {}, LINK_TOLERANCE_S))
-            if f.until < end:
-                events.append(ExpectedEvent(f.until, "sensor.online", spec.id, {}, LINK_TOLERANCE_S))
-    return events
+        return ground_truth(self, settings)
 
 
 # --- loading and validation ----------------------------------------------------------------

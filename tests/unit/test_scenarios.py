@@ -10,13 +10,11 @@ from ruamel.yaml import YAML
 
 from gateway.inference.air_quality import AirQualitySettings
 from gateway.inference.eaqi import EAQI_TABLES
+from sim.ground_truth import EAQI_LOWER, ExpectedEvent, TruthSettings, ground_truth
 from sim.scenario import (
-    EAQI_LOWER,
     MEASURED,
-    ExpectedEvent,
     Scenario,
     ScenarioError,
-    TruthSettings,
     list_scenarios,
     load_scenario,
     parse_scenario,
@@ -133,6 +131,21 @@ def test_stuck_sensor_repeats_its_value_and_is_expected_to_be_caught() -> None:
         ("sensor.recovered", 4800.0, {"faults": ["stuck"]}),
     ]
     assert [f.kind for f in scenario.device_faults("sds-frozen")] == ["stuck"]
+
+
+def test_stuck_sensor_is_frozen_only_inside_its_stuck_window() -> None:
+    scenario = load("stuck_sensor")
+    frozen = scenario.frozen_fn("sds-frozen")
+    assert [frozen(t) for t in (0.0, 2399.9, 2400.0, 4799.9, 4800.0)] == [False, False, True, True, False]
+    others = [s.id for s in scenario.sensors if s.id != "sds-frozen"]
+    assert not any(scenario.frozen_fn(i)(t) for i in others for t in range(0, 7200, 60))
+    fan = load("dying_fan")  # a failed fan is a device fault, but not a stuck sensor
+    assert not any(fan.frozen_fn("pms-fan")(t) for t in range(0, 7200, 60))
+
+
+def test_ground_truth_function_and_method_agree() -> None:
+    scenario = load("default")
+    assert ground_truth(scenario) == scenario.ground_truth() == ground_truth(scenario, TruthSettings())
 
 
 def test_dying_fan_decays_to_zero_and_never_recovers() -> None:
