@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -71,17 +72,34 @@ class SimulatedSite:
         self.ports: dict[str, VirtualPort] = {}
         self.runners: dict[str, DeviceRunner] = {}
         self.clock = ScenarioClock(time_scale)
+        self.started_at = time.time()  # wall time of scenario second 0
 
     def port_path(self, sensor_id: str) -> Path:
         """Where the gateway finds a sensor's port."""
         return self.devdir / sensor_id
 
-    def start(self) -> SimulatedSite:
-        """Create the ports and start every device on a fresh scenario clock."""
-        self.clock = ScenarioClock(self.time_scale)
-        for index, spec in enumerate(self.scenario.sensors):
+    def open_ports(self) -> SimulatedSite:
+        """Create every sensor's port (idempotent); devices stay off until `start`."""
+        for spec in self.scenario.sensors:
             if spec.id not in self.ports:
                 self.ports[spec.id] = VirtualPort(self.port_path(spec.id), pace=self.pace)
+        return self
+
+    def wait_until_opened(self, timeout: float) -> bool:
+        """Wait (bounded) until a gateway has every port open."""
+        deadline = time.monotonic() + timeout
+        while not all(port.in_use for port in self.ports.values()):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def start(self) -> SimulatedSite:
+        """Power every device on, on a fresh scenario clock."""
+        self.open_ports()
+        self.clock = ScenarioClock(self.time_scale)
+        self.started_at = time.time()
+        for index, spec in enumerate(self.scenario.sensors):
             rng = random.Random(self.scenario.seed * 1000 + index)
             device = make_device(
                 spec.type, self.scenario.truth_fn(spec.id), rng, self.scenario.frozen_fn(spec.id)
@@ -146,10 +164,12 @@ class SimulatedSite:
         config.update(extra)
         return config
 
-    def write_gateway_config(self, path: Path, mqtt_host: str, mqtt_port: int, storage: Path) -> Path:
+    def write_gateway_config(
+        self, path: Path, mqtt_host: str, mqtt_port: int, storage: Path, **extra: object
+    ) -> Path:
         """Write `gateway_config` as YAML."""
         with path.open("w") as fh:
-            YAML(typ="safe", pure=True).dump(self.gateway_config(mqtt_host, mqtt_port, storage), fh)
+            YAML(typ="safe", pure=True).dump(self.gateway_config(mqtt_host, mqtt_port, storage, **extra), fh)
         return path
 
     def write_ground_truth(self, path: Path) -> Path:

@@ -35,6 +35,13 @@ class VirtualPort:
         """Whether the port currently exists."""
         return self._master is not None
 
+    @property
+    def in_use(self) -> bool:
+        """Whether someone (a gateway) has the port open right now."""
+        with self._lock:
+            master = self._master
+            return master is not None and not self._no_listener(master)
+
     def write(self, data: bytes) -> None:
         """Send bytes to whoever has the port open, at the line rate (10 bits per byte)."""
         step = _CHUNK if self.pace else max(len(data), 1)

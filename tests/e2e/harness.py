@@ -1,0 +1,130 @@
+"""End-to-end harness: a simulated site, a real gateway process, a real Mosquitto, a subscriber."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sim.broker import Mosquitto
+from sim.ground_truth import ExpectedEvent
+from sim.scenario import load_scenario, scenario_path
+from sim.site import SimulatedSite
+from tests.mqtt_helpers import Recorder
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Match:
+    missing: list[ExpectedEvent]
+    unexpected: list[dict[str, Any]]
+
+
+class SiteRun:
+    """One scenario played through a gateway subprocess into a broker."""
+
+    def __init__(self, workdir: Path, broker: Mosquitto, scenario: str, time_scale: float, **extra: object) -> None:
+        self.workdir = workdir
+        self.broker = broker
+        self.site = SimulatedSite(load_scenario(scenario_path(scenario)), workdir / "sim", time_scale, pace=False)
+        self.site.open_ports()
+        self.storage = workdir / "storage"
+        extra.setdefault("health_interval_s", 0.5)
+        self.config = self.site.write_gateway_config(
+            workdir / "gateway.yaml", broker.host, broker.port, self.storage, **extra
+        )
+        self.recorder = Recorder(broker.host, broker.port, "city/v1/#", session=f"e2e-{os.getpid()}")
+        self.gateway: subprocess.Popen[bytes] | None = None
+        self.log = workdir / "gateway.log"
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.storage / "outbox.sqlite3"
+
+    def start_gateway(self) -> None:
+        with self.log.open("ab") as log:
+            self.gateway = subprocess.Popen(
+                [BIN / "edge-gateway", "run", "--config", str(self.config)], stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def start(self) -> None:
+        """Gateway first, then power the devices once it has every port open."""
+        self.start_gateway()
+        assert self.site.wait_until_opened(30), self.log_tail()
+        self.site.start()
+
+    def wait_scenario(self, until_s: float | None = None) -> None:
+        """Wait (bounded) until scenario time reaches `until_s` (default: the end)."""
+        end = self.site.scenario.duration_s if until_s is None else until_s
+        deadline = time.monotonic() + end / self.site.time_scale + 60
+        while self.site.clock.now() < end:
+            assert time.monotonic() < deadline, "scenario clock stalled"
+            assert self.gateway is None or self.gateway.poll() is None, self.log_tail()
+            time.sleep(0.05)
+
+    def kill_gateway(self) -> None:
+        assert self.gateway is not None
+        self.gateway.send_signal(signal.SIGKILL)
+        self.gateway.wait(10)
+        self.gateway = None
+
+    def stop_gateway(self) -> int:
+        assert self.gateway is not None
+        self.gateway.send_signal(signal.SIGTERM)
+        code = self.gateway.wait(20)
+        self.gateway = None
+        return code
+
+    def close(self) -> None:
+        if self.gateway is not None:
+            self.gateway.kill()
+            self.gateway.wait(10)
+        self.site.close()
+        self.recorder.close()
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log.exists():
+            return "(no gateway log)"
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def scenario_time(self, iso: str) -> float:
+        """Scenario seconds at which an event with this wall-clock time happened."""
+        wall = datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+        return (wall - self.site.started_at) * self.site.time_scale
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.recorder.events()
+
+
+def _matches(expected: ExpectedEvent, event: dict[str, Any], t: float) -> bool:
+    if event["type"] != expected.type or event["source"] != expected.source:
+        return False
+    if abs(t - expected.t) > expected.tolerance_s:
+        return False
+    return all(event["data"].get(k) == v for k, v in expected.data.items() if k in ("band", "level"))
+
+
+def match_ground_truth(run: SiteRun, types: tuple[str, ...] | None = None) -> Match:
+    """Which required ground-truth events never arrived, and which band/CO2 events nothing explains."""
+    truth = [e for e in run.site.scenario.ground_truth() if types is None or e.type in types]
+    received = [(e, run.scenario_time(e["time"])) for e in run.events() if types is None or e["type"] in types]
+    missing = [x for x in truth if x.required and not any(_matches(x, e, t) for e, t in received)]
+    unexpected = [e for e, t in received if not any(_matches(x, e, t) for x in truth)]
+    return Match(missing, unexpected)
+
+
+def describe(match: Match, run: SiteRun) -> str:
+    got = [(round(run.scenario_time(e["time"])), e["type"], e["source"], e["data"]) for e in run.events()]
+    return json.dumps(
+        {"missing": [str(m) for m in match.missing], "unexpected": [str(u) for u in match.unexpected], "got": got},
+        indent=1,
+        default=str,
+    )
