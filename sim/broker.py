@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -48,14 +50,19 @@ class Mosquitto:
             if persistent
             else "persistence false\n"
         )
+        # Stay the current user: as root, mosquitto would switch to "mosquitto" and lose access to workdir.
+        user = pwd.getpwuid(os.getuid()).pw_name
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{persistence}"
+            f"user {user}\nlistener {self.port} 127.0.0.1\nallow_anonymous true\n{persistence}"
             f"log_dest file {workdir / 'mosquitto.log'}\nmax_queued_messages 100000\n"
         )
 
     def start(self, timeout: float = 10.0) -> Mosquitto:
         """Start and wait (bounded) until the port accepts connections."""
-        self._proc = subprocess.Popen([find_mosquitto(), "-c", str(self.conf)], stdin=subprocess.DEVNULL)
+        with (self.workdir / "mosquitto.stderr").open("ab") as stderr:
+            self._proc = subprocess.Popen(
+                [find_mosquitto(), "-c", str(self.conf)], stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
