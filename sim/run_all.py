@@ -28,7 +28,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scenario", default="default")
     parser.add_argument("--time-scale", type=float, default=5.0, help="scenario seconds per wall second")
-    parser.add_argument("--dir", type=Path, default=Path("run"))
+    parser.add_argument("--dir", type=Path, default=Path("run/live"), help="working dir, emptied first")
     args = parser.parse_args()
     run = args.dir.resolve()
     shutil.rmtree(run, ignore_errors=True)
