@@ -20,11 +20,11 @@ from gateway.messages import Event, Reading, SourceStatus, utc_now
 from gateway.outbox import Outbox
 from gateway.privacy.door import Door
 from gateway.publish.mqtt import BrokerRejected, MqttPublisher
-from gateway.publish.topics import Topics
 from gateway.sources.protocols.base import SensorOptions
 from gateway.sources.protocols.registry import get_protocol
 from gateway.sources.serial import SerialSource, SerialSpec, SourceOutput
 from gateway.timescale import scale_durations
+from gateway.topics import Topics
 
 log = logging.getLogger(__name__)
 

@@ -148,10 +148,3 @@ class SourceHealth:
 def dump_json(obj: object) -> bytes:
     """Compact UTF-8 JSON; NaN is refused so payloads stay standard JSON."""
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-
-
-def mark_historical(payload: bytes) -> bytes:
-    """The same event payload, marked as a replay from the outbox (same id)."""
-    body = json.loads(payload)
-    body["historical"] = True
-    return dump_json(body)

@@ -14,7 +14,7 @@ from rich.live import Live
 from rich.table import Table
 
 from gateway.config import GatewayConfig
-from gateway.publish.topics import Topics
+from gateway.topics import Topics
 
 
 class GatewayView:

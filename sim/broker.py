@@ -61,7 +61,10 @@ class Mosquitto:
         """Start and wait (bounded) until the port accepts connections."""
         with (self.workdir / "mosquitto.stderr").open("ab") as stderr:
             self._proc = subprocess.Popen(
-                [find_mosquitto(), "-c", str(self.conf)], stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr
+                [find_mosquitto(), "-c", str(self.conf)],
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -7,10 +7,11 @@ its callers: nothing else in the gateway may construct a `Publication`.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from gateway.messages import Event, Publication, SourceHealth, dump_json, event_to_json
-from gateway.publish.topics import Topics
+from gateway.topics import Topics
 
 
 class Door:
@@ -38,3 +39,10 @@ class Door:
             payload=dump_json(health.to_json(now)),
             retain=True,
         )
+
+
+def as_replay(publication: Publication) -> Publication:
+    """The same event publication, marked as delivered late from the outbox (same id)."""
+    body = json.loads(publication.payload)
+    body["historical"] = True
+    return Publication(publication.event_id, publication.topic, dump_json(body), publication.retain)

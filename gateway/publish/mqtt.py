@@ -17,8 +17,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from gateway.messages import Publication, mark_historical
+from gateway.messages import Publication
 from gateway.outbox import Outbox
+from gateway.privacy.door import as_replay
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +164,12 @@ class MqttPublisher:
 
     # --- drain thread ---
 
-    def _next_batch(self) -> tuple[list[Publication], list[int]] | None:
-        """Wait until rows can be sent; None when stopping."""
+    def _next_batch(self) -> list[tuple[Publication, int]] | None:
+        """Wait until rows can be sent; None when stopping.
+
+        A row stored before the current connection came up is a late delivery: it is marked
+        as a replay (same id, `historical: true`).
+        """
         with self._cond:
             while not self._stopping:
                 room = self.window - len(self._inflight)
@@ -174,21 +179,14 @@ class MqttPublisher:
                     if items:
                         self._last_seq = items[-1].seq
                         since = self._connected_since or 0.0
-                        pubs = [
-                            i.publication
-                            if i.created >= since
-                            else Publication(
-                                i.publication.event_id,
-                                i.publication.topic,
-                                mark_historical(i.publication.payload),
-                            )
+                        return [
+                            (i.publication if i.created >= since else as_replay(i.publication), i.seq)
                             for i in items
                         ]
-                        return pubs, [i.seq for i in items]
                 self._cond.wait(0.5)
         return None
 
     def _drain(self) -> None:
         while (batch := self._next_batch()) is not None:
-            for publication, seq in zip(*batch, strict=True):
+            for publication, seq in batch:
                 self._send(publication, seq)

@@ -44,6 +44,8 @@ class ByteStream(Protocol):
     def close(self) -> None:
         """Close the port."""
         ...
+
+
 Sink = Callable[[SourceOutput], None]
 
 

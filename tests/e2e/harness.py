@@ -31,10 +31,14 @@ class Match:
 class SiteRun:
     """One scenario played through a gateway subprocess into a broker."""
 
-    def __init__(self, workdir: Path, broker: Mosquitto, scenario: str, time_scale: float, **extra: object) -> None:
+    def __init__(
+        self, workdir: Path, broker: Mosquitto, scenario: str, time_scale: float, **extra: object
+    ) -> None:
         self.workdir = workdir
         self.broker = broker
-        self.site = SimulatedSite(load_scenario(scenario_path(scenario)), workdir / "sim", time_scale, pace=False)
+        self.site = SimulatedSite(
+            load_scenario(scenario_path(scenario)), workdir / "sim", time_scale, pace=False
+        )
         self.site.open_ports()
         self.storage = workdir / "storage"
         extra.setdefault("health_interval_s", 0.5)
@@ -52,7 +56,9 @@ class SiteRun:
     def start_gateway(self) -> None:
         with self.log.open("ab") as log:
             self.gateway = subprocess.Popen(
-                [BIN / "edge-gateway", "run", "--config", str(self.config)], stdout=log, stderr=subprocess.STDOUT
+                [BIN / "edge-gateway", "run", "--config", str(self.config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
     def start(self) -> None:
@@ -97,7 +103,7 @@ class SiteRun:
 
     def scenario_time(self, iso: str) -> float:
         """Scenario seconds at which an event with this wall-clock time happened."""
-        wall = datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+        wall = datetime.fromisoformat(iso).timestamp()
         return (wall - self.site.started_at) * self.site.time_scale
 
     def events(self) -> list[dict[str, Any]]:
@@ -115,7 +121,9 @@ def _matches(expected: ExpectedEvent, event: dict[str, Any], t: float) -> bool:
 def match_ground_truth(run: SiteRun, types: tuple[str, ...] | None = None) -> Match:
     """Which required ground-truth events never arrived, and which band/CO2 events nothing explains."""
     truth = [e for e in run.site.scenario.ground_truth() if types is None or e.type in types]
-    received = [(e, run.scenario_time(e["time"])) for e in run.events() if types is None or e["type"] in types]
+    received = [
+        (e, run.scenario_time(e["time"])) for e in run.events() if types is None or e["type"] in types
+    ]
     missing = [x for x in truth if x.required and not any(_matches(x, e, t) for e, t in received)]
     unexpected = [e for e, t in received if not any(_matches(x, e, t) for x in truth)]
     return Match(missing, unexpected)
@@ -124,7 +132,11 @@ def match_ground_truth(run: SiteRun, types: tuple[str, ...] | None = None) -> Ma
 def describe(match: Match, run: SiteRun) -> str:
     got = [(round(run.scenario_time(e["time"])), e["type"], e["source"], e["data"]) for e in run.events()]
     return json.dumps(
-        {"missing": [str(m) for m in match.missing], "unexpected": [str(u) for u in match.unexpected], "got": got},
+        {
+            "missing": [str(m) for m in match.missing],
+            "unexpected": [str(u) for u in match.unexpected],
+            "got": got,
+        },
         indent=1,
         default=str,
     )

@@ -39,7 +39,9 @@ def make_run(tmp_path: Path, broker: Mosquitto, scenario: str, scale: float) -> 
 
 
 @pytest.mark.parametrize(("scenario", "scale"), [("default", 60), ("fog", 120), ("wood_smoke_evening", 150)])
-def test_scenario_ground_truth_arrives(tmp_path: Path, persistent_broker: Mosquitto, scenario: str, scale: float) -> None:
+def test_scenario_ground_truth_arrives(
+    tmp_path: Path, persistent_broker: Mosquitto, scenario: str, scale: float
+) -> None:
     for run in make_run(tmp_path, persistent_broker, scenario, scale):
         run.start()
         run.wait_scenario()
@@ -58,7 +60,9 @@ def test_scenario_ground_truth_arrives(tmp_path: Path, persistent_broker: Mosqui
                 jsonschema.validate(message.json(), STATUS_SCHEMA)
 
 
-def test_gateway_sigkill_and_broker_restart_lose_nothing(tmp_path: Path, persistent_broker: Mosquitto) -> None:
+def test_gateway_sigkill_and_broker_restart_lose_nothing(
+    tmp_path: Path, persistent_broker: Mosquitto
+) -> None:
     """Kill -9 the gateway mid-run and restart it; then kill and restart the broker.
 
     Every event that was in the outbox at the kill reaches the subscriber; a re-delivered event
@@ -77,7 +81,9 @@ def test_gateway_sigkill_and_broker_restart_lose_nothing(tmp_path: Path, persist
         persistent_broker.start()
         run.wait_scenario()
         assert run.stop_gateway() == 0, run.log_tail()
-        received = run.recorder.wait_for(lambda m: pending <= {x.json().get("id") for x in m if "/events/" in x.topic})
+        received = run.recorder.wait_for(
+            lambda m, ids=pending: ids <= {x.json().get("id") for x in m if "/events/" in x.topic}
+        )
         by_id: dict[str, set[str]] = {}
         for message in received:
             if "/events/" in message.topic:
@@ -88,5 +94,7 @@ def test_gateway_sigkill_and_broker_restart_lose_nothing(tmp_path: Path, persist
         assert all(len(variants) == 1 for variants in by_id.values()), "a duplicate changed content"
         with sqlite3.connect(run.outbox_path) as db:
             assert db.execute("SELECT COUNT(*) FROM outbox").fetchone() == (0,)
-        result = match_ground_truth(run, types=("air.co2_high", "air.co2_normal", "sensor.offline", "sensor.online"))
+        result = match_ground_truth(
+            run, types=("air.co2_high", "air.co2_normal", "sensor.offline", "sensor.online")
+        )
         assert not result.missing, describe(result, run)

@@ -13,7 +13,7 @@ from gateway.messages import Event, Publication
 from gateway.outbox import Outbox
 from gateway.privacy.door import Door
 from gateway.publish.mqtt import MqttPublisher
-from gateway.publish.topics import Topics
+from gateway.topics import Topics
 from sim.broker import Mosquitto, free_port
 from tests.mqtt_helpers import Recorder
 

@@ -1,0 +1,69 @@
+"""The data path is a rule the tools hold: stages import forward only, and one door builds Publications."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+GATEWAY = Path(__file__).resolve().parents[2] / "gateway"
+
+# Stage order: a module may import from its own stage or earlier ones, never later ones.
+STAGES = ["sources", "inference", "events", "privacy", "outbox", "publish", "app"]
+
+
+def stage_of(module: str) -> int | None:
+    parts = module.split(".")
+    if parts[0] != "gateway" or len(parts) < 2:
+        return None
+    return STAGES.index(parts[1]) if parts[1] in STAGES else None
+
+
+def modules() -> list[tuple[str, ast.Module]]:
+    out = []
+    for path in sorted(GATEWAY.rglob("*.py")):
+        rel = path.relative_to(GATEWAY.parent).with_suffix("")
+        out.append((".".join(rel.parts), ast.parse(path.read_text())))
+    return out
+
+
+def imported(tree: ast.Module) -> list[str]:
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+    return names
+
+
+def test_stages_never_import_a_later_stage() -> None:
+    wrong = []
+    for name, tree in modules():
+        mine = stage_of(name)
+        if mine is None:
+            continue
+        for target in imported(tree):
+            theirs = stage_of(target)
+            if theirs is not None and theirs > mine:
+                wrong.append(f"{name} imports {target}")
+    assert not wrong
+
+
+def test_only_the_privacy_door_constructs_publications() -> None:
+    builders = set()
+    for name, tree in modules():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Publication":
+                builders.add(name)
+    # The outbox only restores, from disk, publications the door built.
+    assert builders == {"gateway.privacy.door", "gateway.outbox"}
+
+
+def test_no_image_encoding_in_the_gateway() -> None:
+    offenders = [
+        name
+        for name, tree in modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in {"imencode", "imwrite"}
+    ]
+    assert not offenders
