@@ -97,7 +97,11 @@ class Gateway:
 
     def handle(self, item: SourceOutput) -> None:
         """Take one source output through detector, door and outbox."""
-        events = self._detect(item)
+        try:
+            events = self._detect(item)
+        except Exception:  # a detector bug must cost one reading, not the gateway
+            log.exception("detector failed on %r; reading dropped", item)
+            return
         if not events:
             return
         publications = [p for e in events for p in self.door.event(e)]

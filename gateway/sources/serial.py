@@ -127,6 +127,10 @@ class SerialSource:
             except (serial.SerialException, OSError) as exc:
                 self._set_online(False, f"port lost: {exc}")
                 self._reconnects += 1
+            except Exception:  # a bug must not end this source for good: log, back off, reopen
+                log.exception("source %s failed; reopening", self.spec.source)
+                self._set_online(False, "internal error")
+                self._stop.wait(delay)
             finally:
                 port.close()
 
