@@ -14,6 +14,7 @@ from datetime import datetime
 from statistics import fmean
 from typing import Literal
 
+from gateway.inference.air_summary import AirSummary
 from gateway.inference.correction import PmCorrector
 from gateway.inference.eaqi import BANDS, EAQI_TABLES, BandHysteresis, eaqi_table
 from gateway.inference.sensor_faults import FaultSettings, SensorFaultDetector
@@ -51,6 +52,8 @@ class AirQualitySettings:
     """A CO2 level falls only this far below its threshold: the MH-Z19 is accurate to ~50 ppm."""
     high_humidity_pct: float = 95.0
     """From this RH on, optical PM is unreliable even after correction (fog, droplets)."""
+    summary_period_s: float = 3600.0
+    """Period of the `air.summary` means, aligned to the clock: hourly, as air quality is reported."""
     faults: FaultSettings = field(default_factory=FaultSettings)
     """Thresholds of the per-source fault verdict (see sensor_faults.py)."""
 
@@ -119,6 +122,7 @@ class AirQualityDetector:
         self._pm10_band = BandHysteresis(table.pm10, settings.band_hysteresis)
         self._co2_level = _Co2Level(settings.co2_levels_ppm, settings.co2_hysteresis_ppm)
         self._faults = SensorFaultDetector(source, settings.faults)
+        self._summary = AirSummary(source, settings.summary_period_s, settings.eaqi_table)
         self._pm: deque[_PmSample] = deque()
         self._co2: deque[tuple[float, float]] = deque()
         self._band: int | None = None
@@ -160,19 +164,20 @@ class AirQualityDetector:
             self._purge(verdict.purge_from.timestamp())
         if not verdict.usable:
             return events
-        self._add(reading, t, reading.values.get("humidity", humidity))
+        events.extend(self._add(reading, t, reading.values.get("humidity", humidity)))
         self._trim(t)
         events.extend(self._decide_band(reading.time, t))
         events.extend(self._decide_co2(reading.time))
         return events
 
-    def _add(self, reading: Reading, t: float, rh: float | None) -> None:
+    def _add(self, reading: Reading, t: float, rh: float | None) -> list[Event]:
+        """Add a usable reading to the windows and the period summary; return a summary if due."""
         values = reading.values
         if "co2" in values:
             self._co2.append((t, values["co2"]))
         pm25, pm10 = values.get("pm25"), values.get("pm10")
         if pm25 is None and pm10 is None:
-            return
+            return self._summary.add(t, {"co2": values.get("co2")})
         if rh is not None and not 0.0 <= rh <= 100.0:
             rh = None
         corrected = False
@@ -183,6 +188,7 @@ class AirQualityDetector:
             corrected = True
         humid = rh is not None and rh >= self.settings.high_humidity_pct
         self._pm.append(_PmSample(t, pm25, pm10, corrected, humid))
+        return self._summary.add(t, {"pm25": pm25, "pm10": pm10, "co2": values.get("co2")})
 
     def _trim(self, t: float) -> None:
         start = t - self.settings.window_s
