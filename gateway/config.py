@@ -5,25 +5,18 @@ The keys documented in the README are a public contract: they may grow, never br
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from pydantic import Field, field_validator, model_validator
 
 from gateway.sources.protocols.registry import PROTOCOLS
+from gateway.yamlfile import ConfigError, Strict, load_yaml_model
+
+__all__ = ["ConfigError", "GatewayConfig", "SensorConfig", "load_config"]
 
 # Names end up inside MQTT topics: no wildcards, no separators, nothing an ACL could trip on.
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
-
-
-class Strict(BaseModel):
-    """Base for config sections: unknown keys are errors, values are frozen after loading."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class MqttConfig(Strict):
@@ -103,65 +96,6 @@ class GatewayConfig(Strict):
         return self
 
 
-class ConfigError(Exception):
-    """A config file that cannot be used; `errors` are human-readable lines."""
-
-    def __init__(self, path: Path, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.path = path
-        self.errors = errors
-
-
 def load_config(path: Path) -> GatewayConfig:
     """Parse and validate a config file, or raise ConfigError naming line, key and value."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(path, [f"{path}: cannot read: {exc.strerror}"]) from exc
-    try:
-        document = YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else 0
-        raise ConfigError(path, [f"{path}:{line}: invalid YAML: {exc.problem}"]) from exc
-    if not isinstance(document, CommentedMap):
-        raise ConfigError(
-            path, [f"{path}:1: the config must be a mapping of keys (site, gateway, mqtt, ...)"]
-        )
-    try:
-        return GatewayConfig.model_validate(_plain(document))
-    except ValidationError as exc:
-        raise ConfigError(path, [_describe(path, document, err) for err in exc.errors()]) from exc
-
-
-def _plain(node: Any) -> Any:
-    """ruamel's round-trip containers as plain dicts and lists."""
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
-
-
-def _describe(path: Path, document: CommentedMap, error: Any) -> str:
-    loc = tuple(error["loc"])
-    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
-    line, value = _locate(document, loc)
-    reason = re.sub(r"^(Value error|Assertion failed), ", "", str(error["msg"]))
-    shown = f" (value: {value!r})" if value is not None and error["type"] != "missing" else ""
-    return f"{path}:{line}: {key}: {reason}{shown}"
-
-
-def _locate(document: CommentedMap, loc: tuple[Any, ...]) -> tuple[int, Any]:
-    """The 1-based line of the deepest existing node on `loc`, and the value found there."""
-    node: Any = document
-    line = 1
-    for part in loc:
-        if isinstance(node, CommentedMap) and part in node:
-            line = node.lc.key(part)[0] + 1
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-            line = node.lc.item(part)[0] + 1
-            node = node[part]
-        else:
-            return line, None
-    return line, node if not isinstance(node, dict | list) else None
+    return load_yaml_model(path, GatewayConfig)
