@@ -16,9 +16,11 @@ from gateway.config import GatewayConfig, SensorConfig
 from gateway.events import status_event
 from gateway.inference.air_quality import AirQualityDetector, AirQualitySettings
 from gateway.inference.correction import PmCorrector
-from gateway.messages import Event, Reading, SourceStatus, utc_now
+from gateway.messages import Event, Publication, Reading, SourceStatus, utc_now
 from gateway.outbox import Outbox
 from gateway.privacy.door import Door
+from gateway.privacy.policy import Policy
+from gateway.privacy.projection import Location
 from gateway.publish.mqtt import BrokerRejected, MqttPublisher
 from gateway.sources.protocols.base import SensorOptions
 from gateway.sources.protocols.registry import get_protocol
@@ -48,13 +50,23 @@ def serial_spec(sensor: SensorConfig, time_scale: float = 1.0) -> SerialSpec:
     return scale_durations(spec, 1.0 / time_scale)
 
 
+def locations(config: GatewayConfig) -> dict[str, Location]:
+    """Each source's configured location ("" is the gateway's own)."""
+    here = config.location
+    out = {"": Location(here.zone, here.lat, here.lon)}
+    for sensor in config.sensors:
+        where = sensor.location or here
+        out[sensor.id] = Location(where.zone, where.lat, where.lon)
+    return out
+
+
 class Gateway:
     """One running gateway."""
 
-    def __init__(self, config: GatewayConfig, corrector: PmCorrector | None) -> None:
+    def __init__(self, config: GatewayConfig, policy: Policy, corrector: PmCorrector | None) -> None:
         self.config = config
         topics = Topics(config.mqtt.prefix, config.site, config.gateway)
-        self.door = Door(topics)
+        self.door = Door(topics, policy, locations(config), config.sim_time_scale)
         self.outbox = Outbox(config.storage / "outbox.sqlite3")
         client_id = config.mqtt.client_id or f"{config.site}-{config.gateway}"
         self.publisher = MqttPublisher(client_id, self.outbox, will=self.door.gateway_status(online=False))
@@ -89,6 +101,7 @@ class Gateway:
                     raise self.publisher.fatal
                 with contextlib.suppress(queue.Empty):
                     self.handle(self._inbox.get(timeout=0.2))
+                self._store(self.door.tick(utc_now()))
                 if time.monotonic() >= next_health:
                     self.publish_health()
                     next_health = time.monotonic() + self.config.health_interval_s
@@ -104,12 +117,16 @@ class Gateway:
             return
         if not events:
             return
-        publications = [p for e in events for p in self.door.event(e)]
-        self.outbox.put(publications)
-        self.events_out += len(events)
         for event in events:
             log.info("event %s %s %s", event.type, event.source, dict(event.data))
-        self.publisher.notify()
+        self.events_out += len(events)
+        self._store([p for e in events for p in self.door.event(e)])
+
+    def _store(self, publications: list[Publication]) -> None:
+        """Into the durable outbox, then wake the publisher."""
+        if publications:
+            self.outbox.put(publications)
+            self.publisher.notify()
 
     def _detect(self, item: SourceOutput) -> list[Event]:
         if isinstance(item, SourceStatus):

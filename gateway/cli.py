@@ -34,7 +34,18 @@ def _load_or_exit(path: Path) -> GatewayConfig:
 def check_config(path: Annotated[Path, typer.Argument(help="Config file to check")]) -> None:
     """Exit 0 if the file is a valid config, else 1 with errors naming line, key and value."""
     config = _load_or_exit(path)
-    typer.echo(f"{path}: OK ({len(config.sensors)} sensors, site {config.site}, gateway {config.gateway})")
+    from gateway.privacy.policy import load_policy
+
+    try:
+        policy = load_policy(config.policy)
+    except ConfigError as exc:
+        for line in exc.errors:
+            err.print(line, markup=False, highlight=False)
+        raise typer.Exit(1) from exc
+    typer.echo(
+        f"{path}: OK ({len(config.sensors)} sensors, site {config.site}, gateway {config.gateway}, "
+        f"policy {policy.version} with {len(policy.actors)} actors)"
+    )
 
 
 @app.command()
@@ -48,11 +59,18 @@ def run(
     from gateway.app import BrokerRejected, Gateway
     from gateway.inference.humidity import load_default
     from gateway.inference.runner import ModelIntegrityError
+    from gateway.privacy.policy import load_policy
 
     try:
         corrector = load_default()
     except (ModelIntegrityError, OSError) as exc:
         err.print(f"error: cannot load the humidity-correction model: {exc}", markup=False)
+        raise typer.Exit(1) from exc
+    try:
+        policy = load_policy(config.policy)
+    except ConfigError as exc:
+        for line in exc.errors:
+            err.print(line, markup=False, highlight=False)
         raise typer.Exit(1) from exc
     stop = threading.Event()
 
@@ -62,7 +80,7 @@ def run(
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     try:
-        Gateway(config, corrector).run(stop)
+        Gateway(config, policy, corrector).run(stop)
     except BrokerRejected as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from exc

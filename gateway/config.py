@@ -29,6 +29,20 @@ class MqttConfig(Strict):
     client_id: str | None = Field(None, description="Stable client id; default <site>-<gateway>")
 
 
+class LocationConfig(Strict):
+    """Where a gateway or sensor is; the policy decides how much of it an actor sees."""
+
+    zone: str | None = Field(None, min_length=1, max_length=64, description="Area name, e.g. a neighbourhood")
+    lat: float | None = Field(None, ge=-90, le=90, description="WGS84 latitude")
+    lon: float | None = Field(None, ge=-180, le=180, description="WGS84 longitude")
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> LocationConfig:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("give both lat and lon, or neither")
+        return self
+
+
 class SensorConfig(Strict):
     """One serial sensor."""
 
@@ -43,6 +57,7 @@ class SensorConfig(Strict):
     humidity_from: str | None = Field(None, description="Id of a sensor whose humidity corrects this one")
     warmup_s: float | None = Field(None, ge=0, description="Warm-up after (re)open; default per driver")
     offline_after_s: float | None = Field(None, gt=0, description="Silence before the sensor is offline")
+    location: LocationConfig | None = Field(None, description="Overrides the gateway's location")
 
     @field_validator("type")
     @classmethod
@@ -74,6 +89,8 @@ class GatewayConfig(Strict):
     gateway: Slug
     mqtt: MqttConfig
     storage: Path = Field(description="Directory for the outbox and state")
+    location: LocationConfig = Field(default_factory=LocationConfig, description="Where the gateway is")
+    policy: Path | None = Field(None, description="Privacy policy file; default: the shipped policy")
     sensors: list[SensorConfig] = Field(default_factory=list)
     cameras: list[dict[str, Any]] = Field(default_factory=list, max_length=0, description="Later issue")
     air: AirConfig = Field(default_factory=AirConfig)
@@ -97,5 +114,11 @@ class GatewayConfig(Strict):
 
 
 def load_config(path: Path) -> GatewayConfig:
-    """Parse and validate a config file, or raise ConfigError naming line, key and value."""
-    return load_yaml_model(path, GatewayConfig)
+    """Parse and validate a config file, or raise ConfigError naming line, key and value.
+
+    A relative `policy` path is taken relative to the config file.
+    """
+    config = load_yaml_model(path, GatewayConfig)
+    if config.policy is not None and not config.policy.is_absolute():
+        config = config.model_copy(update={"policy": path.parent / config.policy})
+    return config

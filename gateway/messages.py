@@ -88,6 +88,9 @@ class Event:
             raise ValueError("Event.time must be timezone-aware")
 
 
+MAX_PAYLOAD = 16 * 1024  # derived events are small; anything bigger is not an event
+
+
 @dataclass(frozen=True, slots=True)
 class Publication:
     """One outbound MQTT message. Only the privacy door constructs these."""
@@ -96,6 +99,14 @@ class Publication:
     topic: str
     payload: bytes
     retain: bool = False
+    actor: str = ""  # whose projection this is ("" for the gateway's own status)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.payload, bytes) or len(self.payload) > MAX_PAYLOAD:
+            raise ValueError(
+                f"a publication payload must be bytes of at most {MAX_PAYLOAD} (topic {self.topic})"
+            )
+        self.payload.decode("utf-8")  # text only: binary content cannot be published
 
 
 def event_to_json(event: Event, site: str, gateway: str, historical: bool = False) -> dict[str, Any]:

@@ -9,7 +9,7 @@ API_VERSION = "v1"
 
 @dataclass(frozen=True, slots=True)
 class Topics:
-    """Topic names for one gateway: `<prefix>/v1/<site>/<gateway>/...`."""
+    """Topic names for one gateway: `<prefix>/v1/<site>/<gateway>/...` and per actor."""
 
     prefix: str
     site: str
@@ -20,9 +20,19 @@ class Topics:
         """The gateway's own namespace."""
         return f"{self.prefix}/{API_VERSION}/{self.site}/{self.gateway}"
 
-    def event(self, event_type: str) -> str:
-        """Where events of one type are published (QoS 1)."""
-        return f"{self.base}/events/{event_type}"
+    def actor_event(self, actor: str, event_type: str) -> str:
+        """Where one actor's projection of events of one type is published (QoS 1)."""
+        return f"{self.prefix}/{API_VERSION}/{actor}/{self.site}/{self.gateway}/events/{event_type}"
+
+    @property
+    def commands(self) -> str:
+        """Where operators send this gateway remote configuration commands."""
+        return f"{self.base}/commands/config"
+
+    @property
+    def command_results(self) -> str:
+        """Where the gateway answers commands."""
+        return f"{self.base}/commands/result"
 
     @property
     def status(self) -> str:

@@ -1,29 +1,68 @@
 """The only door out of a gateway: the one place that turns events into Publications.
 
-Today every event goes, as a whole, to the gateway's own event topic. The privacy policy
-(purpose-bound projections per actor) replaces the body of `Door.event` without changing
-its callers: nothing else in the gateway may construct a `Publication`.
+Every outbound event message is a projection of an event for one actor under the privacy
+policy (an allow-list): `<prefix>/v1/<actor>/<site>/<gateway>/events/<type>`. Nothing else in
+the gateway may construct a `Publication`, and no frame, image or byte string can pass a
+projection (see projection.check_json), so raw data has no path out.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from gateway.messages import Event, Publication, SourceHealth, dump_json, event_to_json
+from gateway.messages import Event, JsonValue, Publication, SourceHealth, dump_json
+from gateway.privacy.aggregate import Aggregator
+from gateway.privacy.policy import Policy
+from gateway.privacy.projection import Location, project
 from gateway.topics import Topics
 
 
 class Door:
-    """Projects events and health into outbound messages."""
+    """Projects events for actors, and health for the gateway's own namespace."""
 
-    def __init__(self, topics: Topics) -> None:
+    def __init__(
+        self, topics: Topics, policy: Policy, locations: Mapping[str, Location], time_scale: float = 1.0
+    ) -> None:
         self.topics = topics
+        self.policy = policy
+        self._locations = locations
+        self._default_location = locations.get("", Location())
+        self._envelope: dict[str, JsonValue] = {"site": topics.site, "gateway": topics.gateway}
+        self._aggregator = Aggregator(time_scale)
+        self.dropped: Counter[tuple[str, str]] = Counter()  # (actor, field) not granted
+        self.withheld: Counter[str] = Counter()  # event types no actor is granted
 
     def event(self, event: Event) -> list[Publication]:
-        """The publications one event turns into."""
-        body = event_to_json(event, self.topics.site, self.topics.gateway)
-        return [Publication(event_id=event.id, topic=self.topics.event(event.type), payload=dump_json(body))]
+        """The publications one event turns into now (aggregated grants publish on `tick`)."""
+        grants = self.policy.grants_for(event.type)
+        if not grants:
+            self.withheld[event.type] += 1
+        where = self._locations.get(event.source, self._default_location)
+        out = []
+        for actor, grant in grants:
+            projection = project(event, actor, grant, self._envelope, where)
+            for name in projection.dropped:
+                self.dropped[(actor, name)] += 1
+            if grant.aggregate is not None:
+                self._aggregator.add(actor, grant, projection.body, event.time.timestamp())
+            else:
+                out.append(self._publication(event.id, actor, projection.body))
+        return out
+
+    def tick(self, now: datetime) -> list[Publication]:
+        """Summaries of aggregation windows that have ended."""
+        return [
+            self._publication(body["id"], actor, body)
+            for actor, body in self._aggregator.flush(now.timestamp())
+        ]
+
+    def _publication(self, event_id: str, actor: str, body: dict[str, Any]) -> Publication:
+        topic = self.topics.actor_event(actor, body["type"])
+        return Publication(event_id=event_id, topic=topic, payload=dump_json(body), actor=actor)
 
     def gateway_status(self, online: bool) -> Publication:
         """The gateway's retained availability (also used as the MQTT last will)."""
@@ -32,7 +71,7 @@ class Door:
         )
 
     def source_health(self, health: SourceHealth, now: datetime) -> Publication:
-        """A source's retained health."""
+        """A source's retained health (counters only: no values, no readings)."""
         return Publication(
             event_id="",
             topic=self.topics.source_status(health.source),
@@ -42,7 +81,7 @@ class Door:
 
 
 def as_replay(publication: Publication) -> Publication:
-    """The same event publication, marked as delivered late from the outbox (same id)."""
+    """The same publication, marked as delivered late from the outbox (same id)."""
     body = json.loads(publication.payload)
     body["historical"] = True
     return Publication(publication.event_id, publication.topic, dump_json(body), publication.retain)

@@ -19,6 +19,7 @@ from pathlib import Path
 from gateway.messages import Event, JsonValue
 from gateway.outbox import Outbox
 from gateway.privacy.door import Door
+from gateway.privacy.policy import load_policy
 from gateway.publish.mqtt import MqttPublisher
 from gateway.topics import Topics
 from sim.broker import Mosquitto
@@ -52,10 +53,13 @@ def backlog(n: int) -> list[Event]:
 
 def fill(outbox: Outbox, events: list[Event]) -> set[str]:
     """Store the events through the privacy door; their ids."""
-    door = Door(TOPICS)
+    door = Door(TOPICS, load_policy(), {})
+    ids: set[str] = set()
     for i in range(0, len(events), STORE_BATCH):
-        outbox.put([p for e in events[i : i + STORE_BATCH] for p in door.event(e)])
-    return {e.id for e in events}
+        publications = [p for e in events[i : i + STORE_BATCH] for p in door.event(e)]
+        outbox.put(publications)
+        ids |= {json.loads(p.payload)["id"] for p in publications}
+    return ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +92,9 @@ def drain(workdir: Path, n: int) -> Drain:
     outbox = Outbox(workdir / "storage" / "outbox.sqlite3")
     ids = fill(outbox, backlog(n))
     broker = Mosquitto(workdir / "broker").start()
-    publisher = MqttPublisher("bench-gw-drain", outbox, will=Door(TOPICS).gateway_status(False))
+    publisher = MqttPublisher("bench-gw-drain", outbox, will=Door(TOPICS, load_policy(), {}).gateway_status(False))
     try:
-        with Listener(broker.port, f"{TOPICS.base}/events/#") as listener:
+        with Listener(broker.port, "city/v1/+/bench/gw-drain/events/#") as listener:
             start = time.time()
             publisher.start(broker.host, broker.port, keepalive=30)
             end = _wait_drained(outbox, listener, n, start)

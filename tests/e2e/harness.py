@@ -106,8 +106,9 @@ class SiteRun:
         wall = datetime.fromisoformat(iso).timestamp()
         return (wall - self.site.started_at) * self.site.time_scale
 
-    def events(self) -> list[dict[str, Any]]:
-        return self.recorder.events()
+    def events(self, actor: str = "gemeente") -> list[dict[str, Any]]:
+        """The events one actor received (the default policy gives `gemeente` every air event)."""
+        return [e for e in self.recorder.events() if e.get("actor") == actor]
 
 
 def _matches(expected: ExpectedEvent, event: dict[str, Any], t: float) -> bool:

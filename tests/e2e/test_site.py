@@ -55,7 +55,7 @@ def test_scenario_ground_truth_arrives(
             if "/events/" in message.topic:
                 body = message.json()
                 jsonschema.validate(body, EVENT_SCHEMA)
-                assert message.topic == f"city/v1/{site}/{gw}/events/{body['type']}"
+                assert message.topic == f"city/v1/{body['actor']}/{site}/{gw}/events/{body['type']}"
             elif message.topic.endswith("/status") and "/sources/" in message.topic:
                 jsonschema.validate(message.json(), STATUS_SCHEMA)
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from gateway.messages import Event, Publication
 from gateway.outbox import Outbox
 from gateway.privacy.door import Door
+from gateway.privacy.policy import Policy
+from gateway.privacy.projection import actor_id
 from gateway.publish.mqtt import MqttPublisher
 from gateway.topics import Topics
 from sim.broker import Mosquitto, free_port
@@ -20,9 +22,22 @@ from tests.mqtt_helpers import Recorder
 TOPICS = Topics("city", "site-a", "gw-1")
 
 
+POLICY = Policy.model_validate(
+    {
+        "version": "test-1",
+        "actors": {
+            "gemeente": {
+                "purpose": "testing the publisher",
+                "grants": [{"events": ["air.band_changed"], "fields": ["n"], "include": ["source"]}],
+            }
+        },
+    }
+)
+
+
 def make_publisher(tmp_path: Path) -> tuple[Outbox, Door, MqttPublisher]:
     outbox = Outbox(tmp_path / "outbox.sqlite3")
-    door = Door(TOPICS)
+    door = Door(TOPICS, POLICY, {})
     publisher = MqttPublisher("site-a-gw-1", outbox, will=door.gateway_status(online=False))
     return outbox, door, publisher
 
@@ -38,9 +53,10 @@ def test_backlog_is_delivered_after_broker_starts(tmp_path: Path) -> None:
     port = free_port()
     outbox, door, publisher = make_publisher(tmp_path)
     ids = store(outbox, door, 50)
+    ids = [actor_id("gemeente", i) for i in ids]
     publisher.start("127.0.0.1", port, keepalive=10)
     broker = Mosquitto(tmp_path / "broker", port=port).start()
-    recorder = Recorder("127.0.0.1", port, f"{TOPICS.base}/#")
+    recorder = Recorder("127.0.0.1", port, "city/v1/#")
     try:
         publisher.notify()
         got = recorder.wait_for(lambda m: len({x.json()["id"] for x in m if "/events/" in x.topic}) >= 50)
@@ -60,21 +76,21 @@ def test_broker_killed_and_restarted_loses_nothing(tmp_path: Path) -> None:
     broker = Mosquitto(tmp_path / "broker", persistent=True).start()
     outbox, door, publisher = make_publisher(tmp_path)
     publisher.start(broker.host, broker.port, keepalive=5)
-    recorder = Recorder(broker.host, broker.port, f"{TOPICS.base}/events/#", session="integrator-1")
+    recorder = Recorder(broker.host, broker.port, "city/v1/gemeente/#", session="integrator-1")
     try:
-        first = store(outbox, door, 20)
+        first = {actor_id("gemeente", i) for i in store(outbox, door, 20)}
         publisher.notify()
         recorder.wait_for(lambda m: len(m) >= 20)
         broker.kill()
-        during = store(outbox, door, 30, start=20)  # produced while the broker is dead
+        during = {actor_id("gemeente", i) for i in store(outbox, door, 30, start=20)}  # while the broker is dead
         publisher.notify()
         broker.start()
         recorder.wait_for(lambda _m: len(outbox) == 0, timeout=30)
-        recorder.wait_for(lambda m: set(during) <= {x.json()["id"] for x in m})
+        recorder.wait_for(lambda m: during <= {x.json()["id"] for x in m})
         received = {e["id"] for e in recorder.events()}
         assert len(outbox) == 0
-        assert set(first) <= received
-        assert set(during) <= received
+        assert first <= received
+        assert during <= received
     finally:
         publisher.stop()
         recorder.close()

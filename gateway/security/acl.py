@@ -1,0 +1,163 @@
+"""Broker access control generated from the policy: who may read and write which topics.
+
+The broker authenticates every client by its certificate and uses the certificate's CN as the username
+(`gateway.security.pki` names them). One list of grants is built here and rendered for two brokers:
+
+| identity              | may                                                                    |
+|-----------------------|------------------------------------------------------------------------|
+| `actor.<name>`        | read `<prefix>/v1/<name>/#`, its own projection, and nothing else      |
+| `gw.<site>.<gw>`      | write `<prefix>/v1/+/<site>/<gw>/events/#` (every actor's projection   |
+|                       | of *its own* events), `<prefix>/v1/<site>/<gw>/status`,                |
+|                       | `.../sources/#`, `.../events/#`; read `.../commands/#`                 |
+| `operator.<name>`     | read `<prefix>/v1/#`; write `<prefix>/v1/+/+/commands/#`               |
+
+Everything else is denied: actors publish nothing, gateways cannot write another site's or gateway's
+topics nor read any actor's, nobody but an operator sends commands. Actor names and site names share
+the topic level after `v1`, so an actor may not be named like a site (ValueError).
+
+Mosquitto (`mosquitto_acl`), per listener::
+
+    listener 8883
+    cafile /etc/mosquitto/ca.crt
+    certfile /etc/mosquitto/broker.crt
+    keyfile /etc/mosquitto/broker.key
+    require_certificate true
+    use_identity_as_username true
+    allow_anonymous false
+    acl_file /etc/mosquitto/acl       # the text mosquitto_acl() returns; no match means denied
+
+EMQX 5, for a clustered broker (`emqx_acl`, the file authorizer's `acl.conf`)::
+
+    listeners.ssl.default.ssl_options { cacertfile = ..., certfile = ..., keyfile = ...,
+                                        verify = verify_peer, fail_if_no_peer_cert = true }
+    mqtt.peer_cert_as_username = cn
+    authorization { no_match = deny, sources = [{type = file, path = "etc/acl.conf"}] }
+
+EMQX checks a subscription's topic filter against the rules when the client subscribes (a filter is
+allowed only if a rule's filter covers it); Mosquitto additionally checks every delivered message.
+The generated `acl.conf` ends with `{deny, all}.` in place of EMQX's shipped `{allow, all}.`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+from gateway.security.pki import check_name, identity_actor, identity_gateway, identity_operator
+from gateway.topics import API_VERSION
+
+
+class Access(Enum):
+    """What a grant allows: receive messages (subscribe) or publish."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One allowed (identity, access, topic filter) triple; anything not granted is denied."""
+
+    identity: str
+    access: Access
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class Principals:
+    """Validated, de-duplicated and sorted names the rules are generated for."""
+
+    prefix: str
+    actors: tuple[str, ...]
+    gateways: tuple[tuple[str, str], ...]
+    operators: tuple[str, ...]
+
+    @classmethod
+    def of(
+        cls, prefix: str, actors: Iterable[str], gateways: Iterable[tuple[str, str]], operators: Iterable[str]
+    ) -> Principals:
+        """Validate every name (ValueError) and reject an actor named like a site."""
+        check_name("prefix", prefix)
+        actor_set = {check_name("actor", a) for a in actors}
+        gateway_set = {(check_name("site", s), check_name("gateway", g)) for s, g in gateways}
+        clash = actor_set & {site for site, _ in gateway_set}
+        if clash:
+            raise ValueError(
+                f"actor and site names share the topic level after {prefix}/{API_VERSION}/: "
+                f"{', '.join(sorted(clash))} is both"
+            )
+        operator_set = {check_name("operator", o) for o in operators}
+        return cls(prefix, tuple(sorted(actor_set)), tuple(sorted(gateway_set)), tuple(sorted(operator_set)))
+
+
+def grants(
+    prefix: str,
+    actors: Iterable[str],
+    gateways: Iterable[tuple[str, str]],
+    operators: Iterable[str] = (),
+) -> list[Grant]:
+    """Every grant for these actors, gateways (site, gateway) and operators, in a stable order."""
+    who = Principals.of(prefix, actors, gateways, operators)
+    root = f"{who.prefix}/{API_VERSION}"
+    out = [Grant(identity_actor(a), Access.READ, f"{root}/{a}/#") for a in who.actors]
+    for site, gw in who.gateways:
+        me, base = identity_gateway(site, gw), f"{root}/{site}/{gw}"
+        # `+` is any actor: the gateway publishes every actor's projection, but only of its own events.
+        out += [
+            Grant(me, Access.WRITE, f"{root}/+/{site}/{gw}/events/#"),
+            Grant(me, Access.WRITE, f"{base}/status"),
+            Grant(me, Access.WRITE, f"{base}/sources/#"),
+            Grant(me, Access.WRITE, f"{base}/events/#"),
+            Grant(me, Access.READ, f"{base}/commands/#"),
+        ]
+    for name in who.operators:
+        me = identity_operator(name)
+        out += [Grant(me, Access.READ, f"{root}/#"), Grant(me, Access.WRITE, f"{root}/+/+/commands/#")]
+    return out
+
+
+def _by_identity(rules: list[Grant]) -> dict[str, list[Grant]]:
+    grouped: dict[str, list[Grant]] = {}
+    for rule in rules:
+        grouped.setdefault(rule.identity, []).append(rule)
+    return grouped
+
+
+def mosquitto_acl(
+    prefix: str,
+    actors: Iterable[str],
+    gateways: Iterable[tuple[str, str]],
+    operators: Iterable[str] = (),
+) -> str:
+    """A Mosquitto `acl_file` (usernames are certificate CNs; whatever is not granted is denied)."""
+    lines = [
+        "# Generated by gateway.security.acl from the policy: do not edit, regenerate.",
+        "# Usernames are client-certificate CNs (use_identity_as_username true); anything not granted",
+        "# below is denied. No rule precedes the first `user` line, so anonymous clients get nothing.",
+    ]
+    for identity, rules in _by_identity(grants(prefix, actors, gateways, operators)).items():
+        lines += ["", f"user {identity}"]
+        lines += [f"topic {rule.access.value} {rule.topic}" for rule in rules]
+    return "\n".join(lines) + "\n"
+
+
+def emqx_acl(
+    prefix: str,
+    actors: Iterable[str],
+    gateways: Iterable[tuple[str, str]],
+    operators: Iterable[str] = (),
+) -> str:
+    """The same rules as an EMQX 5 file-authorizer `acl.conf` (Erlang terms), ending in `{deny, all}.`."""
+    action = {Access.READ: "subscribe", Access.WRITE: "publish"}
+    lines = [
+        "%% Generated by gateway.security.acl from the policy: do not edit, regenerate.",
+        "%% Usernames are client-certificate CNs (mqtt.peer_cert_as_username = cn).",
+    ]
+    for identity, rules in _by_identity(grants(prefix, actors, gateways, operators)).items():
+        for access in Access:
+            topics = ", ".join(f'"{r.topic}"' for r in rules if r.access is access)
+            if topics:
+                lines.append(f'{{allow, {{username, "{identity}"}}, {action[access]}, [{topics}]}}.')
+    lines.append("{deny, all}.")
+    return "\n".join(lines) + "\n"
