@@ -187,7 +187,7 @@ def _load_ca(ca_cert: Path, ca_key: Path) -> tuple[x509.Certificate, ec.Elliptic
     return cert, key
 
 
-def _load_csr(csr_path: Path, server: bool) -> x509.CertificateSigningRequest:
+def _load_csr(csr_path: Path, server: bool) -> tuple[x509.CertificateSigningRequest, str]:
     csr = x509.load_pem_x509_csr(csr_path.read_bytes())
     if not csr.is_signature_valid:
         raise ValueError(f"{csr_path}: the CSR's signature does not match its key")
@@ -200,7 +200,7 @@ def _load_csr(csr_path: Path, server: bool) -> x509.CertificateSigningRequest:
             f"{csr_path}: common name {cn!r} is not an identity (gw.<site>.<gateway>, actor.<name>, "
             "operator.<name>)"
         )
-    return csr
+    return csr, _check_cn(cn)
 
 
 def _san(server: bool, san_ips: list[str] | None) -> x509.SubjectAlternativeName:
@@ -218,13 +218,13 @@ def sign_csr(csr_path: Path, ca_cert: Path, ca_key: Path, out: Path, **options: 
     default 127.0.0.1).
     """
     days, server = _check_days(options.get("days", 825)), options.get("server", False)
-    csr = _load_csr(csr_path, server)
+    csr, common_name = _load_csr(csr_path, server)
     issuer, key = _load_ca(ca_cert, ca_key)
     now = dt.datetime.now(dt.UTC)
     usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
     builder = (
         x509.CertificateBuilder()
-        .subject_name(csr.subject)
+        .subject_name(_name(common_name))  # the CN only: nothing else a CSR asks for is vouched for
         .issuer_name(issuer.subject)
         .public_key(csr.public_key())
         .serial_number(x509.random_serial_number())

@@ -202,3 +202,18 @@ def test_days_must_be_positive(tmp_path: Path, ca: tuple[Path, Path]) -> None:
         sign_csr(csr, *ca, tmp_path / "x.crt", days=0)
     with pytest.raises(ValueError, match="days"):
         create_ca(tmp_path / "ca2", days=0)
+
+
+def test_only_the_common_name_is_certified(tmp_path: Path, ca: tuple[Path, Path]) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Gemeente"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "actor.ambulance"),
+        ]
+    )
+    path = tmp_path / "x.csr"
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    path.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+    cert = load_cert(sign_csr(path, *ca, tmp_path / "x.crt"))
+    assert cert.subject.rfc4514_string() == "CN=actor.ambulance"
