@@ -21,6 +21,7 @@ lint: setup
 models:
 	@.ci/setup.sh --models
 	$(VENV)/python -m models.air_quality.train
+	$(VENV)/python -m models.release
 
 bench: setup
 	$(VENV)/python -m tests.bench

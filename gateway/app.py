@@ -12,16 +12,18 @@ import threading
 import time
 from datetime import timedelta
 
+from gateway import audit
+from gateway.audit import AuditLog
 from gateway.config import GatewayConfig, SensorConfig
 from gateway.events import status_event
 from gateway.inference.air_quality import AirQualityDetector, AirQualitySettings
-from gateway.inference.correction import PmCorrector
-from gateway.messages import Event, Publication, Reading, SourceStatus, utc_now
+from gateway.inference.correction import CorrectorSlot
+from gateway.messages import Event, JsonValue, Publication, Reading, SourceStatus, utc_now
 from gateway.outbox import Outbox
 from gateway.privacy.door import Door
-from gateway.privacy.policy import Policy
 from gateway.privacy.projection import Location
 from gateway.publish.mqtt import BrokerRejected, MqttPublisher
+from gateway.reload import Trusted
 from gateway.sources.protocols.base import SensorOptions
 from gateway.sources.protocols.registry import get_protocol
 from gateway.sources.serial import SerialSource, SerialSpec, SourceOutput
@@ -30,6 +32,7 @@ from gateway.topics import Topics
 
 log = logging.getLogger(__name__)
 
+TRUST_POLL_S = 5.0  # how often the policy and model files are checked for a signed update
 HUMIDITY_MAX_AGE_S = 600.0  # an older paired humidity no longer describes the air
 
 
@@ -63,10 +66,13 @@ def locations(config: GatewayConfig) -> dict[str, Location]:
 class Gateway:
     """One running gateway."""
 
-    def __init__(self, config: GatewayConfig, policy: Policy, corrector: PmCorrector | None) -> None:
+    def __init__(self, config: GatewayConfig, trusted: Trusted, audit_log: AuditLog) -> None:
         self.config = config
+        self.trusted = trusted
+        self.audit = audit_log
         topics = Topics(config.mqtt.prefix, config.site, config.gateway)
-        self.door = Door(topics, policy, locations(config), config.sim_time_scale)
+        self.door = Door(topics, trusted.policy.value, locations(config), config.sim_time_scale)
+        self.corrector = CorrectorSlot(trusted.models.value)
         self.outbox = Outbox(config.storage / "outbox.sqlite3")
         client_id = config.mqtt.client_id or f"{config.site}-{config.gateway}"
         self.publisher = MqttPublisher(client_id, self.outbox, will=self.door.gateway_status(online=False))
@@ -81,7 +87,7 @@ class Gateway:
             ),
             1.0 / scale,
         )
-        self.detectors = {s.id: AirQualityDetector(s.id, settings, corrector) for s in config.sensors}
+        self.detectors = {s.id: AirQualityDetector(s.id, settings, self.corrector) for s in config.sensors}
         self._humidity_from = {s.id: s.humidity_from for s in config.sensors}
         self._latest_humidity: dict[str, Reading] = {}
         self._humidity_max_age = timedelta(seconds=HUMIDITY_MAX_AGE_S / scale)
@@ -94,7 +100,9 @@ class Gateway:
         self.publisher.set_state(self.door.gateway_status(online=True))
         for source in self.sources:
             source.start()
+        self.trusted.record_loaded(self.audit)
         next_health = time.monotonic()
+        next_trust_check = time.monotonic() + TRUST_POLL_S
         try:
             while not stop.is_set():
                 if self.publisher.fatal is not None:
@@ -102,6 +110,9 @@ class Gateway:
                 with contextlib.suppress(queue.Empty):
                     self.handle(self._inbox.get(timeout=0.2))
                 self._store(self.door.tick(utc_now()))
+                if time.monotonic() >= next_trust_check:
+                    self._reload_trusted()
+                    next_trust_check = time.monotonic() + TRUST_POLL_S
                 if time.monotonic() >= next_health:
                     self.publish_health()
                     next_health = time.monotonic() + self.config.health_interval_s
@@ -123,10 +134,27 @@ class Gateway:
         self._store([p for e in events for p in self.door.event(e)])
 
     def _store(self, publications: list[Publication]) -> None:
-        """Into the durable outbox, then wake the publisher."""
-        if publications:
-            self.outbox.put(publications)
-            self.publisher.notify()
+        """Into the durable outbox, then wake the publisher; each one is audited."""
+        if not publications:
+            return
+        self.outbox.put(publications)
+        for p in publications:
+            detail: dict[str, JsonValue] = {
+                "actor": p.actor,
+                "topic": p.topic,
+                "event_id": p.event_id,
+                "event_type": p.topic.rsplit("/", 1)[-1],
+            }
+            self.audit.append(audit.PUBLICATION, detail)
+        self.publisher.notify()
+
+    def _reload_trusted(self) -> None:
+        """Swap in a changed policy or model once verified; a refused one leaves the running one."""
+        replaced = self.trusted.poll(self.audit)
+        if "policy" in replaced:
+            self.door.policy = self.trusted.policy.value
+        if "models" in replaced:
+            self.corrector.current = self.trusted.models.value
 
     def _detect(self, item: SourceOutput) -> list[Event]:
         if isinstance(item, SourceStatus):
@@ -159,6 +187,7 @@ class Gateway:
         self.publish_health()
         self.publisher.stop(final_state=self.door.gateway_status(online=False))
         self.outbox.close()
+        self.audit.close()
 
 
 __all__ = ["BrokerRejected", "Gateway", "serial_spec"]

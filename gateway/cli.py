@@ -57,20 +57,24 @@ def run(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = _load_or_exit(config_path)
     from gateway.app import BrokerRejected, Gateway
-    from gateway.inference.humidity import load_default
-    from gateway.inference.runner import ModelIntegrityError
-    from gateway.privacy.policy import load_policy
+    from gateway.audit import AuditLog, AuditLogError
+    from gateway.reload import Trusted
+    from gateway.trust import Untrusted
 
     try:
-        corrector = load_default()
-    except (ModelIntegrityError, OSError) as exc:
-        err.print(f"error: cannot load the humidity-correction model: {exc}", markup=False)
+        trusted = Trusted.load(config.trust.public_key, config.policy, config.trust.models_dir)
+    except Untrusted as exc:
+        err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from exc
-    try:
-        policy = load_policy(config.policy)
     except ConfigError as exc:
         for line in exc.errors:
             err.print(line, markup=False, highlight=False)
+        raise typer.Exit(1) from exc
+    try:
+        config.storage.mkdir(parents=True, exist_ok=True)
+        audit_log = AuditLog(config.storage / "audit.jsonl")
+    except (AuditLogError, OSError) as exc:
+        err.print(f"error: cannot open the audit log: {exc}", markup=False)
         raise typer.Exit(1) from exc
     stop = threading.Event()
 
@@ -80,7 +84,7 @@ def run(
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     try:
-        Gateway(config, policy, corrector).run(stop)
+        Gateway(config, trusted, audit_log).run(stop)
     except BrokerRejected as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from exc

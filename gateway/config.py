@@ -82,6 +82,16 @@ class AirConfig(Strict):
         return value
 
 
+REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+class TrustConfig(Strict):
+    """What signs the models and the policy this gateway accepts."""
+
+    public_key: Path = Field(REPO_MODELS / "release.pub.pem", description="Ed25519 public key (PEM)")
+    models_dir: Path = Field(REPO_MODELS, description="Directory with MANIFEST.json and the ONNX files")
+
+
 class GatewayConfig(Strict):
     """The whole config file."""
 
@@ -91,6 +101,7 @@ class GatewayConfig(Strict):
     storage: Path = Field(description="Directory for the outbox and state")
     location: LocationConfig = Field(default_factory=LocationConfig, description="Where the gateway is")
     policy: Path | None = Field(None, description="Privacy policy file; default: the shipped policy")
+    trust: TrustConfig = Field(default_factory=TrustConfig)
     sensors: list[SensorConfig] = Field(default_factory=list)
     cameras: list[dict[str, Any]] = Field(default_factory=list, max_length=0, description="Later issue")
     air: AirConfig = Field(default_factory=AirConfig)
@@ -121,4 +132,10 @@ def load_config(path: Path) -> GatewayConfig:
     config = load_yaml_model(path, GatewayConfig)
     if config.policy is not None and not config.policy.is_absolute():
         config = config.model_copy(update={"policy": path.parent / config.policy})
+    trust = config.trust
+    if not trust.public_key.is_absolute() or not trust.models_dir.is_absolute():
+        trust = TrustConfig(
+            public_key=path.parent / trust.public_key, models_dir=path.parent / trust.models_dir
+        )
+        config = config.model_copy(update={"trust": trust})
     return config

@@ -66,3 +66,6 @@ class Recorder:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+        # Break the client <-> callback cycle so paho's sockets close now, not at some later GC
+        # (a late close surfaces as a ResourceWarning, which the suite treats as an error).
+        self.client.on_connect = self.client.on_subscribe = self.client.on_message = None

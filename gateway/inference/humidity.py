@@ -13,6 +13,7 @@ import numpy as np
 
 from gateway.inference.runner import OnnxModel
 from gateway.messages import ModelRef
+from gateway.security.signing import VerifiedManifest
 
 MODEL_NAME: Final = "pm_humidity"
 MODEL_FILE: Final = Path("air_quality") / "pm_humidity.onnx"
@@ -52,3 +53,8 @@ def load_default(model_dir: Path | None = None) -> OnnxHumidityCorrector:
     """The corrector from ``model_dir`` (default: the repository's models/), verified by its manifest."""
     root = default_model_dir() if model_dir is None else model_dir
     return OnnxHumidityCorrector(OnnxModel(root / MODEL_FILE, manifest=root / MANIFEST_FILE, name=MODEL_NAME))
+
+
+def load_signed(manifest: VerifiedManifest) -> OnnxHumidityCorrector:
+    """The corrector from a verified, signed models manifest (what a running gateway uses)."""
+    return OnnxHumidityCorrector(OnnxModel.from_signed(manifest, MODEL_FILE.as_posix(), MODEL_NAME))

@@ -18,6 +18,8 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from gateway.security.signing import ManifestError, VerifiedManifest
+
 DEFAULT_MANIFEST: Final = Path(__file__).resolve().parents[2] / "models" / "MANIFEST.sha256"
 VERSION_LENGTH: Final = 12
 
@@ -81,9 +83,23 @@ class OnnxModel:
         model file is missing. Both are fatal: retrying cannot fix them.
         """
         data, digest = verified_bytes(path, manifest)
-        self.name: Final = name or path.stem
-        self.version: Final = digest[:VERSION_LENGTH]
-        self.sha256: Final = digest
+        self._load(data, digest, name or path.stem)
+
+    @classmethod
+    def from_signed(cls, manifest: VerifiedManifest, file: str, name: str) -> OnnxModel:
+        """Load `file` of a verified signed manifest: its bytes are re-checked as they are read."""
+        try:
+            data = manifest.read_verified(file)
+        except ManifestError as exc:
+            raise ModelIntegrityError(f"refusing to load {file}: {exc}") from exc
+        model = cls.__new__(cls)
+        model._load(data, hashlib.sha256(data).hexdigest(), name)
+        return model
+
+    def _load(self, data: bytes, digest: str, name: str) -> None:
+        self.name = name
+        self.version = digest[:VERSION_LENGTH]
+        self.sha256 = digest
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1

@@ -1,0 +1,114 @@
+"""Hot reload of the signed policy and models: a changed file is verified before it replaces
+the running version; anything that fails verification is refused and the previous version stays.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway import audit
+from gateway.audit import AuditLog
+from gateway.inference.humidity import OnnxHumidityCorrector, default_model_dir
+from gateway.privacy.policy import DEFAULT_POLICY, Policy
+from gateway.trust import MANIFEST, Loaded, Untrusted, load_models, load_policy
+from gateway.yamlfile import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def _stamp(paths: list[Path]) -> tuple[float, ...]:
+    return tuple(p.stat().st_mtime_ns if p.exists() else -1.0 for p in paths)
+
+
+@dataclass
+class Trusted:
+    """The verified policy and models a gateway runs with, and where they came from."""
+
+    public_key: Path
+    policy_path: Path | None
+    models_dir: Path | None
+    policy: Loaded[Policy]
+    models: Loaded[OnnxHumidityCorrector]
+    _stamps: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, public_key: Path, policy_path: Path | None, models_dir: Path | None) -> Trusted:
+        """Verify and load both; Untrusted or ConfigError if either is refused (fatal at start)."""
+        trusted = cls(
+            public_key,
+            policy_path,
+            models_dir,
+            load_policy(policy_path, public_key),
+            load_models(public_key, models_dir),
+        )
+        trusted._stamps = {
+            "policy": _stamp(trusted._policy_files()),
+            "models": _stamp(trusted._model_files()),
+        }
+        return trusted
+
+    def _policy_files(self) -> list[Path]:
+        path = self.policy_path or DEFAULT_POLICY
+        return [path, path.parent / MANIFEST]
+
+    def _model_files(self) -> list[Path]:
+        root = self.models_dir or default_model_dir()
+        return [root / MANIFEST, *sorted(root.rglob("*.onnx"))]
+
+    def record_loaded(self, log_: AuditLog) -> None:
+        """Audit what is running now."""
+        log_.append(
+            audit.POLICY_LOADED, {"version": self.policy.version, "sha256": self.policy.manifest_sha256}
+        )
+        ref = self.models.value.model
+        log_.append(
+            audit.MODEL_LOADED,
+            {"name": ref.name, "version": ref.version, "sha256": self.models.manifest_sha256},
+        )
+
+    def poll(self, log_: AuditLog) -> set[str]:
+        """Reload what changed on disk; return {"policy", "models"} for what was replaced."""
+        replaced = set()
+        policy_stamp = _stamp(self._policy_files())
+        if policy_stamp != self._stamps["policy"]:
+            self._stamps["policy"] = policy_stamp
+            if self._reload_policy(log_):
+                replaced.add("policy")
+        model_stamp = _stamp(self._model_files())
+        if model_stamp != self._stamps["models"]:
+            self._stamps["models"] = model_stamp
+            if self._reload_models(log_):
+                replaced.add("models")
+        return replaced
+
+    def _reload_policy(self, log_: AuditLog) -> bool:
+        try:
+            new = load_policy(self.policy_path, self.public_key)
+        except (Untrusted, ConfigError) as exc:
+            log.error("%s; still running policy %s", exc, self.policy.version)
+            log_.append(audit.POLICY_REFUSED, {"error": str(exc)[:500], "version": self.policy.version})
+            return False
+        self.policy = new
+        log.warning("policy %s loaded", new.version)
+        log_.append(audit.POLICY_LOADED, {"version": new.version, "sha256": new.manifest_sha256})
+        return True
+
+    def _reload_models(self, log_: AuditLog) -> bool:
+        try:
+            new = load_models(self.public_key, self.models_dir)
+        except Untrusted as exc:
+            ref = self.models.value.model
+            log.error("%s; still running %s %s", exc, ref.name, ref.version)
+            log_.append(
+                audit.MODEL_REFUSED, {"error": str(exc)[:500], "name": ref.name, "version": ref.version}
+            )
+            return False
+        self.models = new
+        ref = new.value.model
+        log.warning("model %s %s loaded", ref.name, ref.version)
+        log_.append(
+            audit.MODEL_LOADED, {"name": ref.name, "version": ref.version, "sha256": new.manifest_sha256}
+        )
+        return True

@@ -1,0 +1,69 @@
+"""What a gateway trusts: models and the privacy policy, loaded only from signed manifests.
+
+A manifest (gateway/security/signing.py) lists files with their sha256 and is signed with the
+release key; the gateway holds only the public key (config `trust.public_key`). A changed model or
+policy file, or a manifest not signed by that key, is refused with a clear error; a running gateway
+then keeps the version it has (see `Watched`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from gateway.inference.humidity import OnnxHumidityCorrector, default_model_dir, load_signed
+from gateway.inference.runner import ModelIntegrityError
+from gateway.privacy.policy import DEFAULT_POLICY, Policy
+from gateway.security.signing import ManifestError, SigningKeyError, verify_manifest
+from gateway.yamlfile import ConfigError, parse_yaml_model
+
+T = TypeVar("T")
+MANIFEST = "MANIFEST.json"
+DEFAULT_PUBLIC_KEY = default_model_dir() / "release.pub.pem"
+
+
+class Untrusted(Exception):
+    """A model or policy that failed verification; `kind` is "model" or "policy"."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded(Generic[T]):
+    """A verified artefact and the manifest version it came from."""
+
+    value: T
+    version: str
+    manifest_sha256: str
+
+
+def load_models(
+    public_key: Path = DEFAULT_PUBLIC_KEY, models_dir: Path | None = None
+) -> Loaded[OnnxHumidityCorrector]:
+    """The humidity corrector from the signed models manifest, or Untrusted."""
+    manifest = (models_dir or default_model_dir()) / MANIFEST
+    try:
+        verified = verify_manifest(manifest, public_key, kind="models")
+        return Loaded(load_signed(verified), verified.version, verified.sha256)
+    except (ManifestError, SigningKeyError, ModelIntegrityError) as exc:
+        raise Untrusted("model", f"models refused: {exc}") from exc
+
+
+def load_policy(policy: Path | None = None, public_key: Path = DEFAULT_PUBLIC_KEY) -> Loaded[Policy]:
+    """A policy file (default: the shipped one) verified by the MANIFEST.json beside it, or Untrusted.
+
+    ConfigError (line-numbered) if it is signed but invalid.
+    """
+    path = policy or DEFAULT_POLICY
+    try:
+        verified = verify_manifest(path.parent / MANIFEST, public_key, kind="policy")
+        text = verified.read_verified(path.name).decode("utf-8")
+    except (ManifestError, SigningKeyError, UnicodeDecodeError) as exc:
+        raise Untrusted("policy", f"policy {path} refused: {exc}") from exc
+    return Loaded(parse_yaml_model(text, Policy, path), verified.version, verified.sha256)
+
+
+__all__ = ["ConfigError", "Loaded", "Untrusted", "load_models", "load_policy"]
