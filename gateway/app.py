@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from gateway import audit
 from gateway.audit import AuditLog
-from gateway.config import GatewayConfig, SensorConfig
+from gateway.config import GatewayConfig, SensorConfig, is_loopback
 from gateway.events import status_event
 from gateway.inference.air_quality import AirQualityDetector, AirQualitySettings
 from gateway.inference.correction import CorrectorSlot
@@ -96,6 +96,12 @@ class Gateway:
     def run(self, stop: threading.Event) -> None:
         """Run until `stop` is set; raises BrokerRejected if the broker refuses this gateway."""
         mqtt = self.config.mqtt
+        if mqtt.tls is not None:
+            self.publisher.use_tls(mqtt.tls.ca, mqtt.tls.cert, mqtt.tls.key)
+        elif is_loopback(mqtt.host):
+            log.warning("plain MQTT to the loopback broker %s: fine for development only", mqtt.host)
+        else:
+            log.warning("plain MQTT to %s because mqtt.insecure is set: events travel unencrypted", mqtt.host)
         self.publisher.start(mqtt.host, mqtt.port, mqtt.keepalive_s)
         self.publisher.set_state(self.door.gateway_status(online=True))
         for source in self.sources:

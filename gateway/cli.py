@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from gateway.admin import add_commands
 from gateway.config import ConfigError, GatewayConfig, load_config
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -91,13 +92,19 @@ def run(
 
 
 @app.command()
-def watch(config_path: ConfigPath) -> None:
-    """Show a gateway's events and source health live, as an integrator would receive them."""
+def watch(
+    config_path: ConfigPath,
+    cert: Annotated[Path | None, typer.Option(help="Operator certificate (TLS brokers)")] = None,
+    key: Annotated[Path | None, typer.Option(help="Operator private key (TLS brokers)")] = None,
+) -> None:
+    """Show a gateway's source health and every actor's events live, as they reach the broker."""
     config = _load_or_exit(config_path)
     from gateway.watch import watch_gateway
 
-    sys.exit(watch_gateway(config))
+    sys.exit(watch_gateway(config, (cert, key) if cert and key else None))
 
+
+add_commands(app)
 
 if __name__ == "__main__":
     app()

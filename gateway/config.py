@@ -5,6 +5,7 @@ The keys documented in the README are a public contract: they may grow, never br
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,14 +20,43 @@ __all__ = ["ConfigError", "GatewayConfig", "SensorConfig", "load_config"]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 
 
+class TlsConfig(Strict):
+    """Mutual TLS: the broker's CA, and this device's certificate and key (`edge-gateway provision`)."""
+
+    ca: Path = Field(description="CA certificate that signed the broker's certificate")
+    cert: Path = Field(description="This gateway's client certificate (CN gw.<site>.<gateway>)")
+    key: Path = Field(description="This gateway's private key")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine (traffic never leaves it)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class MqttConfig(Strict):
-    """Broker connection (MQTT 5)."""
+    """Broker connection (MQTT 5). Secure by default: a remote broker needs `tls` (or `insecure: true`)."""
 
     host: str = Field(description="Broker host name or address")
     port: int = Field(1883, ge=1, le=65535, description="Broker TCP port")
     prefix: str = Field("city", pattern=r"^[a-z0-9][a-z0-9_-]*$", description="First topic level")
     keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keep-alive")
     client_id: str | None = Field(None, description="Stable client id; default <site>-<gateway>")
+    tls: TlsConfig | None = Field(None, description="Mutual TLS settings")
+    insecure: bool = Field(False, description="Allow plain MQTT to a remote broker (never in production)")
+
+    @model_validator(mode="after")
+    def _secure_by_default(self) -> MqttConfig:
+        if self.tls is None and not self.insecure and not is_loopback(self.host):
+            raise ValueError(
+                f"plain MQTT to the remote broker {self.host!r} is refused: configure mqtt.tls "
+                "(see `edge-gateway provision`) or, for a test network only, set mqtt.insecure: true"
+            )
+        return self
 
 
 class LocationConfig(Strict):
@@ -132,6 +162,10 @@ def load_config(path: Path) -> GatewayConfig:
     config = load_yaml_model(path, GatewayConfig)
     if config.policy is not None and not config.policy.is_absolute():
         config = config.model_copy(update={"policy": path.parent / config.policy})
+    tls = config.mqtt.tls
+    if tls is not None:
+        tls = TlsConfig(ca=path.parent / tls.ca, cert=path.parent / tls.cert, key=path.parent / tls.key)
+        config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"tls": tls})})
     trust = config.trust
     if not trust.public_key.is_absolute() or not trust.models_dir.is_absolute():
         trust = TrustConfig(

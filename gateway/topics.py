@@ -32,7 +32,7 @@ class Topics:
     @property
     def command_results(self) -> str:
         """Where the gateway answers commands."""
-        return f"{self.base}/commands/result"
+        return f"{self.base}/replies/config"
 
     @property
     def status(self) -> str:

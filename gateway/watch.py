@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -72,13 +73,14 @@ class GatewayView:
                     str(h.get("reconnects")),
                     "-" if age is None else f"{age} s ago",
                 )
-            events = Table(title="events (newest first)", expand=True)
-            for col in ("time", "type", "source", "data", "quality"):
+            events = Table(title="events per actor (newest first)", expand=True)
+            for col in ("time", "actor", "type", "source", "data", "quality"):
                 events.add_column(col, overflow="fold")
             for e in self.events:
                 hist = " (replay)" if e.get("historical") else ""
                 events.add_row(
                     str(e.get("time")),
+                    str(e.get("actor")),
                     str(e.get("type")) + hist,
                     str(e.get("source")),
                     json.dumps(e.get("data"), separators=(",", ":")),
@@ -87,12 +89,21 @@ class GatewayView:
             return Group(sources, events)
 
 
-def watch_gateway(config: GatewayConfig) -> int:
-    """Subscribe to the gateway's namespace and render until Ctrl-C."""
+def watch_gateway(config: GatewayConfig, credentials: tuple[Path, Path] | None = None) -> int:
+    """Subscribe to the gateway's namespace and every actor's view of its events; render until Ctrl-C.
+
+    On a TLS broker `credentials` (an operator's certificate and key) are needed: the ACL lets a
+    gateway's own identity read nothing but its commands.
+    """
     topics = Topics(config.mqtt.prefix, config.site, config.gateway)
     view = GatewayView(topics)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-    client.on_connect = lambda c, *_: c.subscribe(f"{topics.base}/#", qos=1)
+    tls = config.mqtt.tls
+    if tls is not None:
+        cert, key = credentials or (tls.cert, tls.key)
+        client.tls_set(ca_certs=str(tls.ca), certfile=str(cert), keyfile=str(key))
+    filters = [f"{topics.base}/#", topics.actor_event("+", "#")]
+    client.on_connect = lambda c, *_: c.subscribe([(f, 1) for f in filters])
     client.on_message = lambda _c, _u, msg: view.on_message(msg.topic, bytes(msg.payload))
     client.connect_async(config.mqtt.host, config.mqtt.port)
     client.loop_start()

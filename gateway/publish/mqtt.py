@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -59,6 +60,10 @@ class MqttPublisher:
     def connected(self) -> bool:
         """Whether a CONNACK has been received on the current connection."""
         return self._connected_since is not None
+
+    def use_tls(self, ca: Path, cert: Path, key: Path) -> None:
+        """Mutual TLS: verify the broker against `ca`, present this device's certificate."""
+        self._client.tls_set(ca_certs=str(ca), certfile=str(cert), keyfile=str(key))
 
     def start(self, host: str, port: int, keepalive: int) -> None:
         """Connect in the background; reconnects with back-off until stopped."""

@@ -8,7 +8,7 @@ The broker authenticates every client by its certificate and uses the certificat
 | `actor.<name>`        | read `<prefix>/v1/<name>/#`, its own projection, and nothing else      |
 | `gw.<site>.<gw>`      | write `<prefix>/v1/+/<site>/<gw>/events/#` (every actor's projection   |
 |                       | of *its own* events), `<prefix>/v1/<site>/<gw>/status`,                |
-|                       | `.../sources/#`, `.../events/#`; read `.../commands/#`                 |
+|                       | `.../sources/#`, `.../replies/#`; read `.../commands/#`                |
 | `operator.<name>`     | read `<prefix>/v1/#`; write `<prefix>/v1/+/+/commands/#`               |
 
 Everything else is denied: actors publish nothing, gateways cannot write another site's or gateway's
@@ -108,7 +108,7 @@ def grants(
             Grant(me, Access.WRITE, f"{root}/+/{site}/{gw}/events/#"),
             Grant(me, Access.WRITE, f"{base}/status"),
             Grant(me, Access.WRITE, f"{base}/sources/#"),
-            Grant(me, Access.WRITE, f"{base}/events/#"),
+            Grant(me, Access.WRITE, f"{base}/replies/#"),
             Grant(me, Access.READ, f"{base}/commands/#"),
         ]
     for name in who.operators:

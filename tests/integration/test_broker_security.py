@@ -148,7 +148,7 @@ def test_gateway_cannot_publish_as_another_gateway(client: Callable[[str], TlsCl
     own = [
         "city/v1/site-a/gw-1/status",
         "city/v1/site-a/gw-1/sources/pm-1/status",
-        "city/v1/site-a/gw-1/events/air.band_changed",
+        "city/v1/site-a/gw-1/replies/config",
         "city/v1/ambulance/site-a/gw-1/events/fall",
     ]
     assert [gateway.publish(topic, f"own {topic}".encode()) for topic in own] == [0] * len(own)

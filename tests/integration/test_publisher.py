@@ -82,7 +82,9 @@ def test_broker_killed_and_restarted_loses_nothing(tmp_path: Path) -> None:
         publisher.notify()
         recorder.wait_for(lambda m: len(m) >= 20)
         broker.kill()
-        during = {actor_id("gemeente", i) for i in store(outbox, door, 30, start=20)}  # while the broker is dead
+        during = {
+            actor_id("gemeente", i) for i in store(outbox, door, 30, start=20)
+        }  # while the broker is dead
         publisher.notify()
         broker.start()
         recorder.wait_for(lambda _m: len(outbox) == 0, timeout=30)

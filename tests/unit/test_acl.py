@@ -23,7 +23,7 @@ user gw.site-a.gw-1
 topic write city/v1/+/site-a/gw-1/events/#
 topic write city/v1/site-a/gw-1/status
 topic write city/v1/site-a/gw-1/sources/#
-topic write city/v1/site-a/gw-1/events/#
+topic write city/v1/site-a/gw-1/replies/#
 topic read city/v1/site-a/gw-1/commands/#
 
 user operator.ops
@@ -95,7 +95,8 @@ BROKER = Broker(mosquitto_acl("city", ACTORS, GATEWAYS, ["ops"]))
         ("gw.site-a.gw-1", "write", "city/v1/site-a/gw-1/status", True),
         ("gw.site-a.gw-1", "write", "city/v1/site-a/gw-2/status", False),
         ("gw.site-a.gw-1", "write", "city/v1/site-a/gw-1/sources/pm-1/status", True),
-        ("gw.site-a.gw-1", "write", "city/v1/site-a/gw-1/events/air.band_changed", True),
+        ("gw.site-a.gw-1", "write", "city/v1/site-a/gw-1/replies/config", True),
+        ("gw.site-a.gw-1", "write", "city/v1/site-a/gw-1/events/air.band_changed", False),
         ("gw.site-a.gw-1", "write", "city/v1/site-a/gw-1/commands/config", False),
         ("gw.site-a.gw-1", "read", "city/v1/site-a/gw-1/commands/config", True),
         ("gw.site-a.gw-1", "read", "city/v1/site-a/gw-2/commands/config", False),
@@ -180,6 +181,6 @@ def test_emqx_acl_example() -> None:
     assert '{allow, {username, "actor.ambulance"}, subscribe, ["city/v1/ambulance/#"]}.' in text
     assert (
         '{allow, {username, "gw.site-a.gw-1"}, publish, ["city/v1/+/site-a/gw-1/events/#", '
-        '"city/v1/site-a/gw-1/status", "city/v1/site-a/gw-1/sources/#", "city/v1/site-a/gw-1/events/#"]}.'
+        '"city/v1/site-a/gw-1/status", "city/v1/site-a/gw-1/sources/#", "city/v1/site-a/gw-1/replies/#"]}.'
     ) in text
     assert '{allow, {username, "operator.ops"}, publish, ["city/v1/+/+/commands/#"]}.' in text

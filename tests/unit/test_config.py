@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,41 @@ def test_check_config_exit_codes(tmp_path: Path) -> None:
     assert "sensors[0].type" in bad.output
     missing = runner.invoke(app, ["check-config", str(tmp_path / "absent.yaml")])
     assert missing.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("mqtt", "ok"),
+    [
+        ("{host: broker.example.nl, port: 8883, prefix: city}", False),
+        ("{host: broker.example.nl, port: 1883, prefix: city, insecure: true}", True),
+        ("{host: localhost, prefix: city}", True),
+        ("{host: '::1', prefix: city}", True),
+        ("{host: broker.example.nl, prefix: city, tls: {ca: ca.crt, cert: gw.crt, key: gw.key}}", True),
+    ],
+)
+def test_remote_brokers_need_tls_or_an_explicit_insecure(tmp_path: Path, mqtt: str, ok: bool) -> None:
+    text = VALID.replace("{host: 127.0.0.1, port: 1883, prefix: city}", mqtt)
+    path = write(tmp_path, text)
+    if ok:
+        config = load_config(path)
+        if config.mqtt.tls is not None:
+            assert config.mqtt.tls.ca == tmp_path / "ca.crt"  # relative to the config file
+    else:
+        with pytest.raises(
+            ConfigError, match="plain MQTT to the remote broker 'broker.example.nl' is refused"
+        ):
+            load_config(path)
+
+
+def test_register_entry_names_purposes_and_resolutions(tmp_path: Path) -> None:
+    text = VALID.replace("cameras: []", "cameras: []\nlocation: {zone: centrum, lat: 52.06, lon: 4.49}")
+    result = CliRunner().invoke(app, ["register", "--config", str(write(tmp_path, text))])
+    assert result.exit_code == 0, result.output
+    entry = json.loads(result.output)
+    assert entry["device"] == {"site": "zoetermeer-centrum", "gateway": "gw-0001", "zone": "centrum"}
+    assert entry["measures"][0]["quantities"] == ["pm25", "pm10"]
+    actors = {r["actor"]: r for r in entry["recipients"]}
+    assert set(actors) == {"gemeente", "politie", "brandweer", "ambulance", "rijkswaterstaat", "bewoners"}
+    assert all(r["purpose"] and r["legal_basis"] for r in actors.values())
+    assert actors["bewoners"]["receives"][0]["aggregated"] == {"window_s": 3600.0, "min_count": 1}
+    assert "never leave" in entry["processing"]["where"]

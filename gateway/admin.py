@@ -1,0 +1,174 @@
+"""Technicians' and operators' commands: provision a device, generate broker ACLs, print the register."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from gateway.config import GatewayConfig, load_config
+from gateway.privacy.policy import Grant, Policy
+from gateway.security.acl import emqx_acl, mosquitto_acl
+from gateway.security.pki import create_ca, identity_gateway, make_key_and_csr, sign_csr
+from gateway.sources.protocols.registry import get_protocol
+from gateway.yamlfile import ConfigError
+
+
+LOCAL_CA = "edge-local-ca"
+
+
+def _config_or_exit(path: Path) -> GatewayConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for line in exc.errors:
+            typer.echo(line, err=True)
+        raise typer.Exit(1) from exc
+
+
+def _policy_or_exit(config: GatewayConfig) -> tuple[Policy, str]:
+    from gateway.trust import Untrusted, load_policy
+
+    try:
+        loaded = load_policy(config.policy, config.trust.public_key)
+    except (Untrusted, ConfigError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    return loaded.value, loaded.version
+
+
+def provision(
+    config_path: Annotated[Path, typer.Option("--config", "-c", help="The gateway's config file")],
+    out: Annotated[
+        Path | None, typer.Option(help="Where the key and CSR go (default: <storage>/tls)")
+    ] = None,
+    local_ca: Annotated[
+        Path | None,
+        typer.Option(help="Simulator/tests only: a local CA directory (made if missing) that signs"),
+    ] = None,
+) -> None:
+    """Make this device's private key and certificate request (CN gw.<site>.<gateway>).
+
+    Send the CSR to the network's CA; put the returned certificate and the CA certificate in the
+    config's `mqtt.tls`. With --local-ca (simulator and tests only) a local CA signs it at once.
+    """
+    config = _config_or_exit(config_path)
+    directory = out or config.storage / "tls"
+    identity = identity_gateway(config.site, config.gateway)
+    try:
+        key, csr = make_key_and_csr(directory, identity)
+    except FileExistsError as exc:
+        typer.echo(
+            f"error: {exc}: this device already has a key; remove it deliberately to re-provision", err=True
+        )
+        raise typer.Exit(1) from exc
+    typer.echo(f"identity {identity}\nkey      {key} (mode 0600, never leaves this device)\ncsr      {csr}")
+    if local_ca is None:
+        return
+    ca_cert, ca_key = local_ca / f"{LOCAL_CA}.crt", local_ca / f"{LOCAL_CA}.key"
+    if not ca_cert.exists():
+        ca_cert, ca_key = create_ca(local_ca, LOCAL_CA)
+    cert = sign_csr(csr, ca_cert, ca_key, directory / f"{identity}.crt")
+    typer.echo(f"cert     {cert} (signed by the local CA {ca_cert})")
+    typer.echo(f"\nmqtt:\n  tls: {{ca: {ca_cert}, cert: {cert}, key: {key}}}")
+
+
+def broker_acl(
+    configs: Annotated[
+        list[Path], typer.Option("--config", "-c", help="Config of each gateway on the broker")
+    ],
+    operator: Annotated[
+        list[str] | None, typer.Option(help="Operator names (certificate CN operator.<name>)")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="mosquitto or emqx")] = "mosquitto",
+) -> None:
+    """Print the broker ACL for these gateways and their policy's actors (read only your own, write only yours)."""
+    loaded = [_config_or_exit(p) for p in configs]
+    prefixes = {c.mqtt.prefix for c in loaded}
+    if len(prefixes) != 1:
+        typer.echo(f"error: the gateways use different topic prefixes: {sorted(prefixes)}", err=True)
+        raise typer.Exit(1)
+    actors = sorted({a for c in loaded for a in _policy_or_exit(c)[0].actors})
+    gateways = [(c.site, c.gateway) for c in loaded]
+    render = {"mosquitto": mosquitto_acl, "emqx": emqx_acl}.get(fmt)
+    if render is None:
+        typer.echo("error: --format is mosquitto or emqx", err=True)
+        raise typer.Exit(1)
+    try:
+        typer.echo(render(prefixes.pop(), actors, gateways, operator or []), nl=False)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _flow(grant: Grant) -> dict[str, Any]:
+    location = {"none": "none", "zone": "zone name only", "exact": "exact coordinates"}.get(
+        grant.location, f"{grant.grid_m:g} m grid cell"
+    )
+    flow: dict[str, Any] = {
+        "event_types": grant.events,
+        "fields": grant.fields,
+        "envelope": grant.include,
+        "time_resolution_s": grant.time_round_s,
+        "location_resolution": location,
+        "rounding": grant.round,
+    }
+    if grant.aggregate is not None:
+        flow["aggregated"] = {"window_s": grant.aggregate.window_s, "min_count": grant.aggregate.min_count}
+    return flow
+
+
+def register_entry(config: GatewayConfig, policy: Policy, policy_version: str) -> dict[str, Any]:
+    """The device's entry for a municipal sensor register / GDPR art. 30 record of processing."""
+    here = config.location
+    return {
+        "register_version": 1,
+        "device": {"site": config.site, "gateway": config.gateway, "zone": here.zone},
+        "measures": [
+            {
+                "id": s.id,
+                "type": s.type,
+                "quantities": list(get_protocol(s.type).value_keys),
+                "zone": (s.location or here).zone,
+            }
+            for s in config.sensors
+        ],
+        "processing": {
+            "where": "on the device only; raw readings, images and video never leave it",
+            "detectors": [
+                "air quality: EEA EAQI bands, CO2 ventilation levels, sensor faults, hourly summaries"
+            ],
+            "models": ["pm_humidity (humidity correction of PM2.5), see models/air_quality/MODEL_CARD.md"],
+        },
+        "policy_version": policy_version,
+        "recipients": [
+            {
+                "actor": name,
+                "purpose": actor.purpose,
+                "legal_basis": actor.legal_basis,
+                "retention_days": actor.retention_days,
+                "receives": [_flow(g) for g in actor.grants],
+            }
+            for name, actor in policy.actors.items()
+        ],
+        "device_retention": "events are kept on the device only until the broker acknowledges them",
+    }
+
+
+def register(
+    config_path: Annotated[Path, typer.Option("--config", "-c", help="The gateway's config file")],
+) -> None:
+    """Print this device's register entry as JSON: what it measures, where, which processing, which
+    derived data goes to which actor for which purpose, and retention."""
+    config = _config_or_exit(config_path)
+    policy, version = _policy_or_exit(config)
+    typer.echo(json.dumps(register_entry(config, policy, version), indent=2, ensure_ascii=False))
+
+
+def add_commands(app: typer.Typer) -> None:
+    """Register these commands on the `edge-gateway` app."""
+    app.command()(provision)
+    app.command("broker-acl")(broker_acl)
+    app.command()(register)
