@@ -15,7 +15,6 @@ from gateway.security.pki import create_ca, identity_gateway, make_key_and_csr, 
 from gateway.sources.protocols.registry import get_protocol
 from gateway.yamlfile import ConfigError
 
-
 LOCAL_CA = "edge-local-ca"
 
 

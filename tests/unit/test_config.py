@@ -105,7 +105,7 @@ def test_remote_brokers_need_tls_or_an_explicit_insecure(tmp_path: Path, mqtt: s
             assert config.mqtt.tls.ca == tmp_path / "ca.crt"  # relative to the config file
     else:
         with pytest.raises(
-            ConfigError, match="plain MQTT to the remote broker 'broker.example.nl' is refused"
+            ConfigError, match=r"plain MQTT to the remote broker 'broker\.example\.nl' is refused"
         ):
             load_config(path)
 
