@@ -11,9 +11,11 @@ import queue
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from gateway import audit
 from gateway.audit import AuditLog
+from gateway.commands import CommandRefused, SeenCommands, verify_command, write_config
 from gateway.config import GatewayConfig, SensorConfig, is_loopback
 from gateway.events import status_event
 from gateway.inference.air_quality import AirQualityDetector, AirQualitySettings
@@ -66,8 +68,13 @@ def locations(config: GatewayConfig) -> dict[str, Location]:
 class Gateway:
     """One running gateway."""
 
-    def __init__(self, config: GatewayConfig, trusted: Trusted, audit_log: AuditLog) -> None:
+    def __init__(
+        self, config: GatewayConfig, trusted: Trusted, audit_log: AuditLog, config_path: Path | None = None
+    ) -> None:
         self.config = config
+        self.config_path = config_path
+        self._commands: queue.Queue[bytes] = queue.Queue(maxsize=100)
+        self._seen = SeenCommands(config.storage / "commands_seen.json")
         self.trusted = trusted
         self.audit = audit_log
         topics = Topics(config.mqtt.prefix, config.site, config.gateway)
@@ -79,19 +86,54 @@ class Gateway:
         self._inbox: queue.Queue[SourceOutput] = queue.Queue(maxsize=10_000)
         scale = config.sim_time_scale
         self.sources = [SerialSource(serial_spec(s, scale), self._inbox.put) for s in config.sensors]
+        self.detectors = self._detectors(config)
+        self._humidity_from = {s.id: s.humidity_from for s in config.sensors}
+        self._latest_humidity: dict[str, Reading] = {}
+        self._humidity_max_age = timedelta(seconds=HUMIDITY_MAX_AGE_S / scale)
+        self.events_out = 0
+
+    def _detectors(self, config: GatewayConfig) -> dict[str, AirQualityDetector]:
+        """One air-quality detector per sensor, with the config's settings (scaled for a simulator)."""
         settings = scale_durations(
             AirQualitySettings(
                 window_s=config.air.window_s,
                 co2_levels_ppm=config.air.co2_levels_ppm,
                 eaqi_table=config.air.eaqi_table,
             ),
-            1.0 / scale,
+            1.0 / config.sim_time_scale,
         )
-        self.detectors = {s.id: AirQualityDetector(s.id, settings, self.corrector) for s in config.sensors}
-        self._humidity_from = {s.id: s.humidity_from for s in config.sensors}
-        self._latest_humidity: dict[str, Reading] = {}
-        self._humidity_max_age = timedelta(seconds=HUMIDITY_MAX_AGE_S / scale)
-        self.events_out = 0
+        return {s.id: AirQualityDetector(s.id, settings, self.corrector) for s in config.sensors}
+
+    def _receive_command(self, payload: bytes) -> None:
+        """From paho's thread: queue it; a flood is dropped here, never blocking the network loop."""
+        try:
+            self._commands.put_nowait(payload)
+        except queue.Full:
+            log.warning("command queue full: a command was dropped")
+
+    def _handle_command(self, payload: bytes) -> None:
+        """Verify, validate, apply atomically, audit and answer one remote configuration command."""
+        self.audit.append(audit.COMMAND_RECEIVED, {"topic": self.door.topics.commands, "bytes": len(payload)})
+        try:
+            change = verify_command(payload, self.config, self._seen, utc_now())
+            if self.config_path is not None:
+                write_config(self.config_path, change)
+        except (CommandRefused, OSError) as exc:
+            log.warning("remote configuration refused: %s", exc)
+            self.audit.append(audit.CONFIG_REFUSED, {"error": str(exc)[:500]})
+            self._store([self.door.command_reply("", "refused", str(exc))])
+            return
+        self._seen.add(change.command_id)
+        self.config = change.config
+        self.detectors = self._detectors(change.config)
+        detail: dict[str, JsonValue] = {
+            "actor": change.operator,
+            "command_id": change.command_id,
+            "keys": list[JsonValue](change.keys),
+        }
+        self.audit.append(audit.CONFIG_CHANGED, detail)
+        log.warning("remote configuration by %s applied: %s", change.operator, ", ".join(change.keys))
+        self._store([self.door.command_reply(change.command_id, "applied", ", ".join(change.keys))])
 
     def run(self, stop: threading.Event) -> None:
         """Run until `stop` is set; raises BrokerRejected if the broker refuses this gateway."""
@@ -102,6 +144,7 @@ class Gateway:
             log.warning("plain MQTT to the loopback broker %s: fine for development only", mqtt.host)
         else:
             log.warning("plain MQTT to %s because mqtt.insecure is set: events travel unencrypted", mqtt.host)
+        self.publisher.subscribe(self.door.topics.commands, self._receive_command)
         self.publisher.start(mqtt.host, mqtt.port, mqtt.keepalive_s)
         self.publisher.set_state(self.door.gateway_status(online=True))
         for source in self.sources:
@@ -116,6 +159,8 @@ class Gateway:
                 with contextlib.suppress(queue.Empty):
                     self.handle(self._inbox.get(timeout=0.2))
                 self._store(self.door.tick(utc_now()))
+                while not self._commands.empty():
+                    self._handle_command(self._commands.get_nowait())
                 if time.monotonic() >= next_trust_check:
                     self._reload_trusted()
                     next_trust_check = time.monotonic() + TRUST_POLL_S

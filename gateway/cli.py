@@ -85,7 +85,7 @@ def run(
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     try:
-        Gateway(config, trusted, audit_log).run(stop)
+        Gateway(config, trusted, audit_log, config_path).run(stop)
     except BrokerRejected as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from exc

@@ -120,6 +120,9 @@ class TrustConfig(Strict):
 
     public_key: Path = Field(REPO_MODELS / "release.pub.pem", description="Ed25519 public key (PEM)")
     models_dir: Path = Field(REPO_MODELS, description="Directory with MANIFEST.json and the ONNX files")
+    operators: dict[Slug, Path] = Field(
+        default_factory=dict, description="Operator name -> Ed25519 public key that signs remote commands"
+    )
 
 
 class GatewayConfig(Strict):

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from gateway.messages import Event, JsonValue, Publication, SourceHealth, dump_json
+from gateway.messages import Event, JsonValue, Publication, SourceHealth, dump_json, new_event_id
 from gateway.privacy.aggregate import Aggregator
 from gateway.privacy.policy import Policy
 from gateway.privacy.projection import Location, project
@@ -63,6 +63,12 @@ class Door:
     def _publication(self, event_id: str, actor: str, body: dict[str, Any]) -> Publication:
         topic = self.topics.actor_event(actor, body["type"])
         return Publication(event_id=event_id, topic=topic, payload=dump_json(body), actor=actor)
+
+    def command_reply(self, command_id: str, status: str, detail: str) -> Publication:
+        """The answer to an operator's command (operators only may read it)."""
+        body = {"schema_version": 1, "command_id": command_id[:64], "status": status, "detail": detail[:500]}
+        reply_id = command_id[:64] or f"refused-{new_event_id()}"
+        return Publication(reply_id, self.topics.command_results, dump_json(body), actor="operator")
 
     def gateway_status(self, online: bool) -> Publication:
         """The gateway's retained availability (also used as the MQTT last will)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,8 @@ class MqttPublisher:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
+        self._client.on_message = self._on_message
+        self._subscriptions: dict[str, Callable[[bytes], None]] = {}
         self._cond = threading.Condition()
         self._inflight: dict[int, int | None] = {}  # paho mid -> outbox seq (None: retained state)
         self._early: dict[int, ReasonCode] = {}  # PUBACKs that overtook their registration
@@ -60,6 +63,10 @@ class MqttPublisher:
     def connected(self) -> bool:
         """Whether a CONNACK has been received on the current connection."""
         return self._connected_since is not None
+
+    def subscribe(self, topic: str, handler: Callable[[bytes], None]) -> None:
+        """Deliver messages on `topic` (QoS 1) to `handler`, on paho's thread; resubscribed on reconnect."""
+        self._subscriptions[topic] = handler
 
     def use_tls(self, ca: Path, cert: Path, key: Path) -> None:
         """Mutual TLS: verify the broker against `ca`, present this device's certificate."""
@@ -120,6 +127,13 @@ class MqttPublisher:
             self._cond.notify_all()
         for state in states:
             self._send(state, None, retain=True)
+        if self._subscriptions:
+            client.subscribe([(topic, 1) for topic in self._subscriptions])
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        handler = self._subscriptions.get(message.topic)
+        if handler is not None:
+            handler(bytes(message.payload))
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Properties | None

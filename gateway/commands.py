@@ -1,0 +1,166 @@
+"""Remote configuration over MQTT, for operators only: authenticated, authorised, validated, atomic.
+
+A command arrives on `<prefix>/v1/<site>/<gateway>/commands/config` (the broker lets only operator
+certificates write there) as JSON signed with the operator's Ed25519 key:
+
+    {"command_id": "...", "operator": "beheer", "site": "...", "gateway": "...",
+     "issued": "2026-11-27T10:00:00Z", "set": {"air": {"window_s": 600}}, "signature": "<base64>"}
+
+The gateway accepts it only if the operator is listed in `trust.operators`, the signature over the
+canonical JSON of everything but `signature` verifies with that operator's key, it names this site
+and gateway, it was issued within MAX_SKEW of now, its id was never seen before (no replays), it
+changes only REMOTE_KEYS, and the resulting whole config validates. Anything else changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from collections.abc import Container, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+
+from gateway.config import GatewayConfig
+from gateway.security.signing import SigningKeyError, canonical_json, load_public_key
+
+MAX_COMMAND = 16 * 1024
+MAX_SKEW = timedelta(minutes=5)
+REMOTE_KEYS = frozenset({"air", "health_interval_s"})  # detector settings; ports and identity need a visit
+FIELDS = frozenset({"command_id", "operator", "site", "gateway", "issued", "set", "signature"})
+
+
+class CommandRefused(ValueError):
+    """Why a command changed nothing (sent back to the operator and audit-logged)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChange:
+    """A verified, validated change: the new config and which top-level keys it changes."""
+
+    command_id: str
+    operator: str
+    config: GatewayConfig
+    keys: tuple[str, ...]
+
+
+def sign_command(body: Mapping[str, Any], key: Ed25519PrivateKey) -> bytes:
+    """An operator's signed command (tools and tests)."""
+    signature = base64.b64encode(key.sign(canonical_json(body))).decode()
+    return json.dumps({**body, "signature": signature}).encode()
+
+
+def _parse(payload: bytes) -> dict[str, Any]:
+    if len(payload) > MAX_COMMAND:
+        raise CommandRefused(f"command larger than {MAX_COMMAND} bytes")
+    try:
+        body = json.loads(payload)
+    except (ValueError, RecursionError) as exc:
+        raise CommandRefused("not a JSON command") from exc
+    if not isinstance(body, dict) or set(body) != FIELDS:
+        raise CommandRefused(f"a command has exactly the fields {sorted(FIELDS)}")
+    if not all(isinstance(body[k], str) for k in FIELDS - {"set"}) or not isinstance(body["set"], dict):
+        raise CommandRefused("command fields have the wrong types")
+    return body
+
+
+def _authenticate(body: dict[str, Any], operators: Mapping[str, Path]) -> None:
+    key_path = operators.get(body["operator"])
+    if key_path is None:
+        raise CommandRefused(f"operator {body['operator'][:64]!r} is not trusted by this gateway")
+    try:
+        signature = base64.b64decode(body["signature"], validate=True)
+        unsigned = {k: v for k, v in body.items() if k != "signature"}
+        load_public_key(key_path).verify(signature, canonical_json(unsigned))
+    except (binascii.Error, InvalidSignature, ValueError) as exc:
+        raise CommandRefused("bad signature") from exc
+    except (SigningKeyError, OSError) as exc:
+        raise CommandRefused(f"the key of operator {body['operator']!r} cannot be read") from exc
+
+
+def _authorise(body: dict[str, Any], current: GatewayConfig, now: datetime, seen: Container[str]) -> None:
+    if (body["site"], body["gateway"]) != (current.site, current.gateway):
+        raise CommandRefused("the command is for another gateway")
+    try:
+        issued = datetime.fromisoformat(body["issued"])
+    except ValueError as exc:
+        raise CommandRefused("issued is not an ISO 8601 time") from exc
+    if issued.tzinfo is None or abs(now - issued.astimezone(UTC)) > MAX_SKEW:
+        raise CommandRefused("the command is stale or from the future (check the clocks)")
+    if body["command_id"] in seen:
+        raise CommandRefused("replayed command id")
+    unknown = sorted(set(body["set"]) - REMOTE_KEYS)
+    if unknown:
+        raise CommandRefused(f"not remotely configurable: {', '.join(unknown)[:200]}")
+
+
+def verify_command(
+    payload: bytes, current: GatewayConfig, seen: Container[str], now: datetime
+) -> ConfigChange:
+    """The change a command makes, or CommandRefused saying why it changes nothing."""
+    body = _parse(payload)
+    _authenticate(body, current.trust.operators)
+    _authorise(body, current, now, seen)
+    merged = _merge(current.model_dump(mode="json"), body["set"])
+    try:
+        config = GatewayConfig.model_validate(merged)
+    except ValidationError as exc:
+        errors = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise CommandRefused(f"invalid config: {errors}"[:500]) from exc
+    return ConfigChange(body["command_id"], body["operator"], config, tuple(sorted(body["set"])))
+
+
+def _merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `change` applied key by key, sections merged rather than replaced."""
+    out = dict(base)
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def write_config(path: Path, change: ConfigChange) -> None:
+    """Rewrite the changed keys of the config file atomically, keeping its comments and layout."""
+    yaml = YAML(typ="rt")
+    document = yaml.load(path.read_text(encoding="utf-8"))
+    new = change.config.model_dump(mode="json")
+    for key in change.keys:
+        document[key] = new[key]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        yaml.dump(document, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+class SeenCommands:
+    """Command ids already acted on (persisted, bounded): a replayed command is refused."""
+
+    def __init__(self, path: Path, keep: int = 1000) -> None:
+        self.path = path
+        self.keep = keep
+        try:
+            self.ids: list[str] = [str(i) for i in json.loads(path.read_text())][-keep:]
+        except (OSError, ValueError, TypeError):
+            self.ids = []
+
+    def __contains__(self, command_id: object) -> bool:
+        return command_id in self.ids
+
+    def add(self, command_id: str) -> None:
+        """Remember an id, durably."""
+        self.ids = [*self.ids, command_id][-self.keep :]
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text(json.dumps(self.ids))
+        tmp.replace(self.path)
