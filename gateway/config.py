@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -18,6 +18,46 @@ __all__ = ["ConfigError", "GatewayConfig", "SensorConfig", "load_config"]
 
 # Names end up inside MQTT topics: no wildcards, no separators, nothing an ACL could trip on.
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+
+Point = tuple[float, float]
+
+
+class Zone(Strict):
+    """A named area of a camera's view; x, y are fractions of the frame width and height (0..1)."""
+
+    name: Slug
+    polygon: list[Point] = Field(min_length=3)
+
+    @field_validator("polygon")
+    @classmethod
+    def _inside_frame(cls, polygon: list[Point]) -> list[Point]:
+        if not all(0.0 <= x <= 1.0 and 0.0 <= y <= 1.0 for x, y in polygon):
+            raise ValueError("polygon points are fractions of the frame: 0 <= x, y <= 1")
+        return polygon
+
+
+class CameraConfig(Strict):
+    """One camera: analysed on this device; no pixel ever leaves it."""
+
+    id: Slug = Field(description="Source id, unique per gateway")
+    url: str = Field(
+        min_length=1, description="/dev/videoN or an index, rtsp://, http(s):// (MJPEG) or a file"
+    )
+    fps: float = Field(10.0, gt=0, le=60, description="Analysis rate, whatever the camera delivers")
+    zones: list[Zone] = Field(default_factory=list, description="Named areas reported with events")
+    masks: list[list[Point]] = Field(default_factory=list, description="Polygons never analysed (privacy)")
+    realtime: bool = Field(
+        True, description="Files: play at their own frame rate (false: as fast as possible)"
+    )
+
+    @field_validator("masks")
+    @classmethod
+    def _masks_inside_frame(cls, masks: list[list[Point]]) -> list[list[Point]]:
+        for mask in masks:
+            if len(mask) < 3 or not all(0.0 <= x <= 1.0 and 0.0 <= y <= 1.0 for x, y in mask):
+                raise ValueError("a mask is a polygon of at least 3 points, fractions of the frame (0..1)")
+        return masks
 
 
 class TlsConfig(Strict):
@@ -73,6 +113,20 @@ class LocationConfig(Strict):
         return self
 
 
+class FloodLevels(Strict):
+    """Water depths [mm above the dry reference] that matter at this spot."""
+
+    watch: float = Field(gt=0)
+    warning: float = Field(gt=0)
+    alarm: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ascending(self) -> FloodLevels:
+        if not self.watch < self.warning < self.alarm:
+            raise ValueError("levels must rise: watch < warning < alarm")
+        return self
+
+
 class SensorConfig(Strict):
     """One serial sensor."""
 
@@ -88,6 +142,25 @@ class SensorConfig(Strict):
     warmup_s: float | None = Field(None, ge=0, description="Warm-up after (re)open; default per driver")
     offline_after_s: float | None = Field(None, gt=0, description="Silence before the sensor is offline")
     location: LocationConfig | None = Field(None, description="Overrides the gateway's location")
+    mount_height_mm: float | None = Field(
+        None, gt=0, le=10_000, description="Water-level sensors: height of the sensor above the dry reference"
+    )
+    levels: FloodLevels | None = Field(None, description="Water-level sensors: depths that raise events")
+
+    @model_validator(mode="after")
+    def _water_level_settings(self) -> SensorConfig:
+        water = self.type == "maxbotix"
+        if water and (self.mount_height_mm is None or self.levels is None):
+            raise ValueError("a maxbotix sensor needs mount_height_mm and levels {watch, warning, alarm}")
+        if not water and (self.mount_height_mm is not None or self.levels is not None):
+            raise ValueError("mount_height_mm and levels apply to water-level sensors (type: maxbotix) only")
+        if (
+            self.levels is not None
+            and self.mount_height_mm is not None
+            and self.levels.alarm >= self.mount_height_mm
+        ):
+            raise ValueError("the alarm depth must be below the sensor (less than mount_height_mm)")
+        return self
 
     @field_validator("type")
     @classmethod
@@ -136,7 +209,7 @@ class GatewayConfig(Strict):
     policy: Path | None = Field(None, description="Privacy policy file; default: the shipped policy")
     trust: TrustConfig = Field(default_factory=TrustConfig)
     sensors: list[SensorConfig] = Field(default_factory=list)
-    cameras: list[dict[str, Any]] = Field(default_factory=list, max_length=0, description="Later issue")
+    cameras: list[CameraConfig] = Field(default_factory=list)
     air: AirConfig = Field(default_factory=AirConfig)
     health_interval_s: float = Field(10.0, gt=0, description="How often source health is published")
     sim_time_scale: float = Field(
@@ -145,7 +218,7 @@ class GatewayConfig(Strict):
 
     @model_validator(mode="after")
     def _cross_references(self) -> GatewayConfig:
-        ids = [s.id for s in self.sensors]
+        ids = [s.id for s in self.sensors] + [c.id for c in self.cameras]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"duplicate sensor ids: {', '.join(dupes)}")
