@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from ulid import ULID
 
 SCHEMA_VERSION = 1
@@ -26,6 +28,8 @@ UNITS: Mapping[str, str] = MappingProxyType(
         "co2": "ppm",
         "temperature": "degC",
         "humidity": "%RH",
+        "distance_mm": "mm",  # range from a water-level sensor to the surface below it
+        "depth_mm": "mm",  # water depth above the dry reference
     }
 )
 
@@ -46,6 +50,20 @@ class Reading:
     time: datetime
     values: Mapping[str, float]
     flags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One camera frame for analysis: downscaled, privacy masks already blacked out.
+
+    Frames stay inside their camera's pipeline: no stage after a detector accepts one, and the
+    privacy door has no way to turn one into a Publication.
+    """
+
+    source: str
+    time: datetime
+    image: npt.NDArray[np.uint8]  # H x W x 3, BGR
+    index: int  # frame number since the stream (re)opened
 
 
 @dataclass(frozen=True, slots=True)
