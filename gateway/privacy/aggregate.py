@@ -17,7 +17,7 @@ from typing import Any
 
 from gateway.messages import SCHEMA_VERSION, JsonValue
 from gateway.privacy.policy import Aggregate, Grant
-from gateway.privacy.projection import actor_id, iso, round_step
+from gateway.privacy.projection import actor_id, iso, round_step, round_time
 
 
 @dataclass
@@ -73,7 +73,7 @@ class Aggregator:
             "id": actor_id(*[str(k) for k in key]),
             "type": window.type,
             "actor": window.actor,
-            "time": iso(datetime.fromtimestamp(window.end, UTC)),
+            "time": iso(round_time(datetime.fromtimestamp(window.end, UTC), window.grant.time_round_s)),
             "historical": False,
             "window_s": window.grant.aggregate.window_s,
             "count": len(window.data),

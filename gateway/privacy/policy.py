@@ -35,7 +35,7 @@ class Grant(Strict):
     fields: list[str] = Field(default_factory=list, description="Data fields passed on; others dropped")
     include: list[Literal["site", "gateway", "source", "quality", "model"]] = Field(default_factory=list)
     round: dict[str, float] = Field(default_factory=dict, description="Numeric field -> rounding step")
-    time_round_s: float = Field(1.0, ge=1.0, description="Event time rounded down to this step")
+    time_round_s: int = Field(1, ge=1, description="Event time rounded down to this many whole seconds")
     location: Literal["none", "zone", "grid", "exact"] = Field("none")
     grid_m: float = Field(500.0, ge=10.0, description="Grid cell size for location: grid")
     aggregate: Aggregate | None = None

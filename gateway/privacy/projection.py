@@ -12,12 +12,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from gateway.messages import SCHEMA_VERSION, Event, JsonValue
 from gateway.privacy.policy import Grant
 
 MAX_STRING = 256  # longer strings are not derived data; nothing an actor needs is that long
+MAX_STEPS = 1e15  # a rounded number this many steps from zero is no longer a measurement
 METRES_PER_DEGREE = 111_320.0
 
 
@@ -59,9 +61,13 @@ def round_time(t: datetime, step_s: float) -> datetime:
 
 
 def round_step(value: float, step: float) -> float:
-    """`value` rounded to the nearest multiple of `step`, without float noise."""
-    decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
-    return round(round(value / step) * step, decimals)
+    """`value` rounded to the nearest multiple of `step`, shown with the step's own decimals."""
+    exponent = Decimal(repr(step)).normalize().as_tuple().exponent
+    decimals = max(0, -exponent) if isinstance(exponent, int) else 0
+    quotient = value / step
+    if not math.isfinite(quotient) or abs(quotient) > MAX_STEPS:
+        raise OverflowError(f"{value!r} is too large to round to steps of {step!r}")
+    return round(round(quotient) * step, decimals)
 
 
 def check_json(value: object) -> JsonValue:
@@ -85,7 +91,7 @@ def _too_long(value: JsonValue) -> bool:
     if isinstance(value, list):
         return any(_too_long(v) for v in value)
     if isinstance(value, dict):
-        return any(_too_long(v) for v in value.values())
+        return any(len(k) > MAX_STRING or _too_long(v) for k, v in value.items())
     return False
 
 
@@ -100,7 +106,11 @@ def project_data(data: Mapping[str, JsonValue], grant: Grant) -> tuple[dict[str,
             continue
         step = grant.round.get(name)
         if step is not None and isinstance(value, int | float) and not isinstance(value, bool):
-            value = round_step(float(value), step)
+            try:
+                value = round_step(float(value), step)
+            except OverflowError:
+                dropped.append(name)
+                continue
         out[name] = value
     return out, dropped
 
@@ -114,8 +124,9 @@ def project_location(where: Location, grant: Grant) -> dict[str, JsonValue] | No
     if grant.location == "exact":
         return {"zone": where.zone, "lat": round(where.lat, 6), "lon": round(where.lon, 6)}
     lat_step = grant.grid_m / METRES_PER_DEGREE
-    lon_step = grant.grid_m / (METRES_PER_DEGREE * max(0.01, math.cos(math.radians(where.lat))))
     lat = (math.floor(where.lat / lat_step) + 0.5) * lat_step
+    # The longitude step follows the cell's latitude, never the true one: that would leak it.
+    lon_step = grant.grid_m / (METRES_PER_DEGREE * max(0.01, math.cos(math.radians(lat))))
     lon = (math.floor(where.lon / lon_step) + 0.5) * lon_step
     return {"lat": round(lat, 6), "lon": round(lon, 6), "grid_m": grant.grid_m}
 

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from gateway.events import EVENT_TYPES
 from gateway.messages import Event, ModelRef
@@ -152,20 +153,10 @@ def test_time_is_rounded_down_and_aligned(t: datetime, step: int) -> None:
     assert out.timestamp() % step == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="projection.iso() truncates to whole seconds after round_time, so a fractional "
-    "time_round_s (allowed: ge=1.0) gives times neither aligned to nor within one step",
-)
-def test_fractional_time_step_stays_aligned() -> None:
-    t = datetime(2026, 11, 27, 18, 0, 5, 900_000, tzinfo=UTC)  # epoch seconds ...5.9
-    grant = Grant(events=["*"], time_round_s=1.5)
-    out = datetime.fromisoformat(
-        project(Event("air.summary", "s", {}, time=t), "a", grant, ENVELOPE, Location()).body["time"]
-    )
-    assert t - out < timedelta(seconds=1.5)
-    assert out.timestamp() % 1.5 == 0
+def test_time_steps_are_whole_seconds() -> None:
+    # Published times have whole seconds, so a fractional step could not stay aligned: refused.
+    with pytest.raises(ValidationError):
+        Grant(events=["*"], time_round_s=1.5)
 
 
 @SETTINGS
@@ -197,13 +188,6 @@ def test_configured_point_is_coarsened_on_a_100_m_grid() -> None:
     assert 0 < haversine_m(52.0601, 4.4942, out["lat"], out["lon"]) <= 100
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="projection.project_location: the longitude step is computed from the exact latitude "
-    "(cos(where.lat)), not from the cell; so points in one cell get different centres and the "
-    "exact latitude can be solved from the published longitude to about a centimetre",
-)
 def test_grid_cells_do_not_depend_on_the_exact_point() -> None:
     grant = Grant(events=["*"], location="grid", grid_m=100)
     first = project_location(Location(None, 52.0601, 4.4942), grant)
@@ -240,26 +224,14 @@ def test_rounded_numbers_are_multiples_of_their_step(value: float, step: float) 
     assert abs(out - value) <= step / 2 + 1e-9 * max(1.0, abs(value))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="projection.round_step rounds to the decimals of the step's leading digit only: "
-    "round_step(0.75, 0.25) == 0.8 and round_step(7.5, 2.5) == 8.0 are not multiples of the step",
-)
 @pytest.mark.parametrize(("value", "step"), [(0.75, 0.25), (7.5, 2.5), (0.075, 0.025)])
 def test_steps_with_two_significant_digits(value: float, step: float) -> None:
     assert is_multiple(round_step(value, step), step)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="projection.round_step: a large finite value over a small step overflows "
-    "(round(inf)) and project_data raises OverflowError instead of a number or NotJson",
-)
-def test_huge_number_with_small_step_does_not_crash() -> None:
-    data, _ = project_data({"x": 1e308}, Grant(events=["*"], fields=["x"], round={"x": 0.01}))
-    assert math.isfinite(data["x"])  # type: ignore[arg-type]
+def test_huge_number_with_small_step_is_dropped_not_crashing() -> None:
+    data, dropped = project_data({"x": 1e308}, Grant(events=["*"], fields=["x"], round={"x": 0.01}))
+    assert data == {} and dropped == ["x"]
 
 
 def _jpeg() -> bytes:
@@ -340,12 +312,6 @@ def test_string_of_max_length_passes() -> None:
     assert project_data({"note": "x" * MAX_STRING}, grant) == ({"note": "x" * MAX_STRING}, [])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="projection._too_long checks string values but not the keys of nested objects, so a "
-    "granted field can carry arbitrarily long text as a key",
-)
 def test_long_keys_of_nested_objects_are_dropped() -> None:
     grant = Grant(events=["*"], fields=["detail"])
     data, dropped = project_data({"detail": {"k" * 5000: 1}}, grant)
