@@ -1,8 +1,10 @@
-"""Ground truth: the events a perfect gateway emits for a scenario, from the TRUE air.
+"""Ground truth: the events a perfect gateway emits for a scenario, from the TRUE air and water.
 
-Computed from `Scenario.air_fn` (the air itself), not from what the devices report, with the
-gateway's detector rules restated here: trailing-window means, EAQI bands with hysteresis and a
-fall hold, CO2 levels, and the device and link faults a gateway with default settings can confirm.
+Computed from `Scenario.air_fn` (the air itself, the still-water depth), not from what the devices
+report, with the gateway's detector rules restated here: trailing-window means, EAQI bands with
+hysteresis and a fall hold, CO2 levels, flood levels with hysteresis and a fall hold, and the
+device and link faults a gateway with default settings can confirm. Waves, debris, multipath and
+lost echoes are misreadings, never in the truth: a flood event they cause is a false event.
 
 The EAQI table is a copy kept here on purpose, not imported from `gateway.inference.eaqi`: the
 ground truth must not share a transcription error with the code it judges (a unit test compares
@@ -37,6 +39,19 @@ EAQI_LOWER: Mapping[str, Mapping[str, tuple[float, ...]]] = {
     "2024": {"pm25": (5.0, 15.0, 50.0, 90.0, 140.0), "pm10": (15.0, 45.0, 120.0, 195.0, 270.0)},
 }
 CO2_LEVELS = ("normal", "elevated", "high")
+# Flood detector defaults, restated (tests compare them with gateway.inference.flood.FloodSettings).
+FLOOD_HYSTERESIS_MM = 25.0
+FLOOD_FALL_HOLD_S = 300.0
+LOST_TARGET_FAULT_S = 1800.0
+FLOOD_STEP_S = 5.0  # the true depth is sampled this often (a gateway decides every ~2 s burst)
+# A level event follows the true crossing after the burst, the lag of the 30 s level window and,
+# after power-on or a lost echo, the 30 s confirmation of a fresh target: two minutes covers them.
+# Slow water adds the time it takes to rise 10 mm: 5 mm steps and noise move a slow crossing.
+FLOOD_TOLERANCE_S = 120.0
+FLOOD_RESOLUTION_MM = 10.0
+FLOOD_MAX_TOLERANCE_S = 600.0
+FLOOD_LEVELS = ("none", "watch", "warning", "alarm")
+FLOOD_EVENTS = ("flood.cleared", "flood.watch", "flood.warning", "flood.alarm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +113,8 @@ def ground_truth(scenario: Scenario, settings: GroundTruthSettings | None = None
         if "co2" in MEASURED[spec.type]:
             events += _co2_events(scenario, spec, s)
         events += _fault_events(spec, scenario.duration_s)
+        if spec.water is not None:
+            events += _flood_events(scenario, spec) + _lost_target_events(spec, scenario.duration_s)
     return sorted(events, key=lambda e: (e.t, e.source, e.type))
 
 
@@ -220,4 +237,57 @@ def _fault_events(spec: SensorSpec, end: float) -> list[ExpectedEvent]:
             events.append(ExpectedEvent(f.at, "sensor.offline", spec.id, {}, LINK_TOLERANCE_S))
             if f.until < end:
                 events.append(ExpectedEvent(f.until, "sensor.online", spec.id, {}, LINK_TOLERANCE_S))
+    return events
+
+
+def _flood_events(scenario: Scenario, spec: SensorSpec) -> list[ExpectedEvent]:
+    """Level events from the true still-water depth: rise at once, fall after the hold below level - hysteresis.
+
+    While the sensor is unplugged or has no echo, a gateway cannot see the water: the level holds.
+    """
+    levels = scenario.water(spec.id).levels
+    depth_at = scenario.air_fn(spec.id)
+    blind = [(f.at, f.until) for f in spec.faults if f.kind in ("lost_target", "unplug")]
+    level, fall_since = 0, None
+    events: list[ExpectedEvent] = []
+    for k in range(int(scenario.duration_s / FLOOD_STEP_S) + 1):
+        t = k * FLOOD_STEP_S
+        if any(a <= t < b for a, b in blind):
+            continue
+        depth = depth_at(t)["depth_mm"]
+        reached = sum(depth >= lv for lv in levels)
+        held = sum(depth >= lv - FLOOD_HYSTERESIS_MM for lv in levels)
+        if reached > level:
+            new = reached
+        elif held >= level:
+            fall_since = None
+            continue
+        else:
+            fall_since = t if fall_since is None else fall_since
+            if t - fall_since < FLOOD_FALL_HOLD_S:
+                continue
+            new = held
+        data = {"level": FLOOD_LEVELS[new], "previous": FLOOD_LEVELS[level]}
+        rate = abs(depth - depth_at(max(0.0, t - 60.0))["depth_mm"]) / 60.0  # mm/s
+        slow = FLOOD_RESOLUTION_MM / rate if rate > 0 else FLOOD_MAX_TOLERANCE_S
+        tolerance = min(FLOOD_MAX_TOLERANCE_S, FLOOD_TOLERANCE_S + slow)
+        events.append(ExpectedEvent(t, FLOOD_EVENTS[new], spec.id, data, tolerance))
+        level, fall_since = new, None
+    return events
+
+
+def _lost_target_events(spec: SensorSpec, end: float) -> list[ExpectedEvent]:
+    """`sensor.fault` lost_target where the dry reference is within range (else no echo is normal)."""
+    water = spec.water
+    if water is None or water.mount_height_mm >= water.model_range_mm:
+        return []
+    events: list[ExpectedEvent] = []
+    data = {"faults": ["lost_target"]}
+    for f in spec.faults:
+        if f.kind == "lost_target" and f.until - f.at > LOST_TARGET_FAULT_S + FLOOD_TOLERANCE_S:
+            events.append(
+                ExpectedEvent(f.at + LOST_TARGET_FAULT_S, "sensor.fault", spec.id, data, FLOOD_TOLERANCE_S)
+            )
+            if f.until < end:
+                events.append(ExpectedEvent(f.until, "sensor.recovered", spec.id, data, FLOOD_TOLERANCE_S))
     return events

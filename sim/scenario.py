@@ -16,12 +16,15 @@ import math
 from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml import YAML
+
+from sim.serial.maxbotix import WaterArtefacts
 
 if TYPE_CHECKING:  # sim.ground_truth imports this module; Scenario.ground_truth imports it late
     from sim.ground_truth import ExpectedEvent, GroundTruthSettings
@@ -34,13 +37,22 @@ MEASURED: Mapping[str, tuple[str, ...]] = {
     "pms5003": ("pm1", "pm25", "pm10"),
     "pms5003t": ("pm1", "pm25", "pm10", "temperature", "humidity"),
     "mhz19": ("co2", "temperature"),
+    "maxbotix": ("depth_mm",),  # the true depth the device turns into ranges
 }
 PM_KEYS = ("pm1", "pm25", "pm10")
 TRUTH_KEYS = ("pm1", "pm25", "pm10", "co2", "temperature", "humidity")
 PM1_OF_PM25 = 0.7  # pm1 when a scenario gives none: typical PM1/PM2.5 ratio of urban/combustion aerosol
 # Frame periods: datasheet values, as the gateway's protocols use them (copied, not imported).
-FRAME_PERIOD_S: Mapping[str, float] = {"sds011": 1.0, "pms5003": 1.0, "pms5003t": 1.0, "mhz19": 5.0}
+FRAME_PERIOD_S: Mapping[str, float] = {
+    "sds011": 1,
+    "pms5003": 1,
+    "pms5003t": 1,
+    "mhz19": 5,
+    "maxbotix": 1 / 6,
+}
 DEVICE_FAULTS = frozenset({"stuck", "fan_failure"})
+WATER_FAULTS = frozenset({"lost_target"})  # a water-level sensor without any echo (reports no target)
+WATER_KEYS = frozenset({"mount_height_mm", "levels", "model_range_mm"})
 TRANSPORT_FAULTS = frozenset({"garbage", "bad_checksum", "truncated", "unplug"})
 FAN_DECAY_S = 60.0  # a stopped fan: PM falls to 0 within about a minute as the chamber settles
 VARIABILITY_KNOT_S = 60.0  # the true air's seeded fluctuation changes on a one-minute scale
@@ -105,6 +117,21 @@ class FaultWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class WaterSpec:
+    """A water-level sensor: height above the dry reference, the levels that matter, its misreadings."""
+
+    mount_height_mm: float
+    levels: tuple[float, float, float]  # watch, warning, alarm [mm of depth]
+    model_range_mm: int = 5000
+    artefacts: WaterArtefacts = field(default_factory=WaterArtefacts)
+
+    def config(self) -> dict[str, object]:
+        """This sensor's water-level keys in a gateway config."""
+        levels = dict(zip(("watch", "warning", "alarm"), self.levels, strict=True))
+        return {"mount_height_mm": self.mount_height_mm, "levels": levels}
+
+
+@dataclass(frozen=True, slots=True)
 class SensorSpec:
     """One simulated sensor: its type, the air around it, how it misreads, how it breaks."""
 
@@ -116,6 +143,7 @@ class SensorSpec:
     variability: float = 0.0
     frame_period_s: float = 1.0
     humidity_from: str | None = None
+    water: WaterSpec | None = None
 
 
 @lru_cache(maxsize=65536)
@@ -191,6 +219,13 @@ class Scenario:
 
         return device
 
+    def water(self, sensor_id: str) -> WaterSpec:
+        """The water-level settings of a `maxbotix` sensor; ValueError for any other sensor."""
+        water = self.sensor(sensor_id).water
+        if water is None:
+            raise ValueError(f"sensor {sensor_id!r} is no water-level sensor")
+        return water
+
     def device_faults(self, sensor_id: str) -> tuple[FaultWindow, ...]:
         """The stuck/fan_failure windows (already in truth_fn; see frozen_fn for a stuck device's frames)."""
         return tuple(f for f in self.sensor(sensor_id).faults if f.kind in DEVICE_FAULTS)
@@ -248,16 +283,18 @@ def _keyframes(value: object, where: str, low: float, high: float) -> Keyframes:
     return Keyframes(tuple(points))
 
 
-_TRUTH_RANGE = {"temperature": (-40.0, 85.0), "humidity": (0.0, 100.0), "co2": (0.0, 40000.0)}
+_TRUTH_RANGE = {"temperature": (-40, 85), "humidity": (0, 100), "co2": (0, 40000), "depth_mm": (0, 10000)}
 
 
-def _fault(value: object, where: str, duration: float, pm_sensor: bool) -> FaultWindow:
+def _fault(value: object, where: str, duration: float, sensor_type: str) -> FaultWindow:
     raw = _mapping(value, where, {"kind", "at", "until"}, {"rate"})
     kind = raw["kind"]
-    if kind not in DEVICE_FAULTS | TRANSPORT_FAULTS:
+    if kind not in DEVICE_FAULTS | TRANSPORT_FAULTS | WATER_FAULTS:
         raise _fail(f"{where}.kind", f"unknown fault {kind!r}")
-    if kind == "fan_failure" and not pm_sensor:
+    if kind == "fan_failure" and "pm25" not in MEASURED[sensor_type]:
         raise _fail(f"{where}.kind", "only PM sensors have a fan")
+    if (kind in WATER_FAULTS or kind == "stuck") and (kind in WATER_FAULTS) != (sensor_type == "maxbotix"):
+        raise _fail(f"{where}.kind", f"{kind!r} does not apply to a {sensor_type} sensor")
     at = _number(raw["at"], f"{where}.at", 0.0, duration)
     until = _number(raw["until"], f"{where}.until", at, duration)
     if until <= at:
@@ -267,21 +304,51 @@ def _fault(value: object, where: str, duration: float, pm_sensor: bool) -> Fault
     return FaultWindow(str(kind), at, until, rate)
 
 
+def _pm_artefact(value: object, where: str) -> Artefact:
+    raw = _mapping(value, where, set(), {"humidity_growth", "gain"})
+    return Artefact(
+        _number(raw.get("humidity_growth", 0.0), f"{where}.humidity_growth", 0.0, 10.0),
+        _number(raw.get("gain", 1.0), f"{where}.gain", 0.1, 10.0),
+    )
+
+
+def _water(raw: dict[str, Any], where: str, faults: tuple[FaultWindow, ...]) -> WaterSpec:
+    """Mount height, levels, model and misreadings of a `maxbotix` sensor; its lost-target windows."""
+    model = raw.get("model_range_mm", 5000)
+    if model not in (5000, 10000):
+        raise _fail(f"{where}.model_range_mm", f"expected 5000 or 10000, got {model!r}")
+    mount = _number(raw.get("mount_height_mm"), f"{where}.mount_height_mm", 1.0, float(model))
+    levels_raw = _mapping(raw.get("levels"), f"{where}.levels", {"watch", "warning", "alarm"}, set())
+    levels = tuple(
+        _number(levels_raw[k], f"{where}.levels.{k}", 1.0, mount) for k in ("watch", "warning", "alarm")
+    )
+    if not levels[0] < levels[1] < levels[2] < mount:
+        raise _fail(f"{where}.levels", "levels must rise: watch < warning < alarm < mount_height_mm")
+    names = {f.name for f in dataclass_fields(WaterArtefacts)} - {"lost_target"}  # lost_target: a fault
+    art = _mapping(raw.get("artefact", {}), f"{where}.artefact", set(), names)
+    values: dict[str, Any] = {k: _number(v, f"{where}.artefact.{k}", 0.0, 10_000.0) for k, v in art.items()}
+    if "no_target_mm" in values:
+        values["no_target_mm"] = int(values["no_target_mm"])
+    lost = tuple((f.at, f.until) for f in faults if f.kind in WATER_FAULTS)
+    artefacts = WaterArtefacts(**values, lost_target=lost)
+    return WaterSpec(mount, (levels[0], levels[1], levels[2]), int(model), artefacts)
+
+
 def _sensor(value: object, where: str, duration: float) -> SensorSpec:
-    optional = {"artefact", "faults", "variability", "frame_period_s", "humidity_from"}
+    optional = {"artefact", "faults", "variability", "frame_period_s", "humidity_from", *WATER_KEYS}
     raw = _mapping(value, where, {"id", "type", "truth"}, optional)
     kind = raw["type"]
     if kind not in MEASURED:
         raise _fail(f"{where}.type", f"unknown sensor type {kind!r}; known: {sorted(MEASURED)}")
+    water_level = kind == "maxbotix"
+    if not water_level and WATER_KEYS & raw.keys():
+        raise _fail(where, f"{sorted(WATER_KEYS & raw.keys())} apply to maxbotix sensors only")
     needed = {k for k in MEASURED[kind] if k != "pm1"}
-    artefact_raw = _mapping(raw.get("artefact", {}), f"{where}.artefact", set(), {"humidity_growth", "gain"})
-    artefact = Artefact(
-        _number(artefact_raw.get("humidity_growth", 0.0), f"{where}.artefact.humidity_growth", 0.0, 10.0),
-        _number(artefact_raw.get("gain", 1.0), f"{where}.artefact.gain", 0.1, 10.0),
-    )
+    artefact = Artefact() if water_level else _pm_artefact(raw.get("artefact", {}), f"{where}.artefact")
     if artefact.humidity_growth:
         needed.add("humidity")
-    truth_raw = _mapping(raw["truth"], f"{where}.truth", needed, set(TRUTH_KEYS) - needed)
+    allowed = set() if water_level else set(TRUTH_KEYS) - needed
+    truth_raw = _mapping(raw["truth"], f"{where}.truth", needed, allowed)
     truth = {
         k: _keyframes(v, f"{where}.truth.{k}", *_TRUTH_RANGE.get(k, (0.0, 2000.0)))
         for k, v in truth_raw.items()
@@ -289,9 +356,8 @@ def _sensor(value: object, where: str, duration: float) -> SensorSpec:
     faults_raw = raw.get("faults", [])
     if not isinstance(faults_raw, list):
         raise _fail(f"{where}.faults", "expected a list")
-    pm = "pm25" in MEASURED[kind]
-    faults = tuple(_fault(f, f"{where}.faults[{i}]", duration, pm) for i, f in enumerate(faults_raw))
-    _no_overlap([f for f in faults if f.kind in DEVICE_FAULTS], f"{where}.faults")
+    faults = tuple(_fault(f, f"{where}.faults[{i}]", duration, kind) for i, f in enumerate(faults_raw))
+    _no_overlap([f for f in faults if f.kind in DEVICE_FAULTS | WATER_FAULTS], f"{where}.faults")
     return SensorSpec(
         id=str(raw["id"]),
         type=str(kind),
@@ -303,6 +369,7 @@ def _sensor(value: object, where: str, duration: float) -> SensorSpec:
             raw.get("frame_period_s", FRAME_PERIOD_S[kind]), f"{where}.frame_period_s", 0.1
         ),
         humidity_from=None if raw.get("humidity_from") is None else str(raw["humidity_from"]),
+        water=_water(raw, where, faults) if water_level else None,
     )
 
 
