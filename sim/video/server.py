@@ -69,7 +69,7 @@ def tamper(frame: U8, fault: Fault) -> U8:
 def encode_jpeg(frame: U8, quality: int) -> bytes:
     """JPEG bytes of a BGR frame."""
     # A simulated camera must send real JPEG: encoders are banned outside sim/ only.
-    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])  # noqa: TID251
+    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("JPEG encoding failed")
     return bytes(buf.tobytes())
