@@ -155,9 +155,11 @@ class FloodDetector:
         if reading.source != self.source:
             raise ValueError(f"reading from {reading.source!r} fed to the detector of {self.source!r}")
         t = reading.time.timestamp()
-        if self._last_t is not None and t < self._last_t:  # a clock step back: start the filter afresh
+        if self._last_t is not None and t < self._last_t:  # a clock step back: forget every time kept
             self._filter.reset()
             self._history.clear()
+            self._seen.clear()
+            self._forecast = self._fall_since = self._no_echo_since = None
         self._last_t = t
         sample = self._filter.add(t, reading.values.get("distance_mm"), reading.flags)
         if sample is None:

@@ -248,9 +248,12 @@ def test_same_readings_same_events() -> None:
 
 
 def test_a_clock_step_back_does_not_invent_water() -> None:
-    det = FloodDetector("gully", SETTINGS)
-    run(det, 600, lambda t: 50.0)
-    assert run(det, 600, lambda t: 50.0, start=-3600) == []
+    fake = RisingNowcaster()
+    det = FloodDetector("gully", SETTINGS, fake)
+    run(det, 900, lambda t: 50.0)
+    calls = len(fake.calls)
+    assert run(det, 900, lambda t: 50.0, start=-3600) == []
+    assert len(fake.calls) > calls  # the nowcast runs again on the new time base
 
 
 def test_readings_of_another_source_are_refused() -> None:
