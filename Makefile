@@ -21,7 +21,12 @@ lint: setup
 models:
 	@.ci/setup.sh --models
 	$(VENV)/python -m models.air_quality.train
+	$(VENV)/python -m models.flood.train
 	$(VENV)/python -m models.release
+
+# Scores the detectors on evaluation-only real data in ../shared/datasets (never used to train or tune).
+eval: setup
+	$(VENV)/python -m models.flood.evaluate_events
 
 bench: setup
 	$(VENV)/python -m tests.bench

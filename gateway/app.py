@@ -12,6 +12,7 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Protocol
 
 from gateway import audit
 from gateway.audit import AuditLog
@@ -19,7 +20,8 @@ from gateway.commands import CommandRefused, SeenCommands, verify_command, write
 from gateway.config import GatewayConfig, SensorConfig, is_loopback
 from gateway.events import status_event
 from gateway.inference.air_quality import AirQualityDetector, AirQualitySettings
-from gateway.inference.correction import CorrectorSlot
+from gateway.inference.flood import FloodDetector, FloodSettings
+from gateway.inference.slots import CorrectorSlot, NowcasterSlot
 from gateway.messages import Event, JsonValue, Publication, Reading, SourceStatus, utc_now
 from gateway.outbox import Outbox
 from gateway.privacy.door import Door
@@ -65,6 +67,14 @@ def locations(config: GatewayConfig) -> dict[str, Location]:
     return out
 
 
+class ReadingDetector(Protocol):
+    """What the app feeds readings to: one detector per source."""
+
+    def on_reading(self, reading: Reading, humidity: float | None = None) -> list[Event]:
+        """The events this reading causes."""
+        ...
+
+
 class Gateway:
     """One running gateway."""
 
@@ -79,7 +89,9 @@ class Gateway:
         self.audit = audit_log
         topics = Topics(config.mqtt.prefix, config.site, config.gateway)
         self.door = Door(topics, trusted.policy.value, locations(config), config.sim_time_scale)
-        self.corrector = CorrectorSlot(trusted.models.value)
+        self.corrector = CorrectorSlot(trusted.models.value.corrector)
+        nowcaster = trusted.models.value.nowcaster
+        self.nowcaster = NowcasterSlot(nowcaster) if nowcaster is not None else None
         self.outbox = Outbox(config.storage / "outbox.sqlite3")
         client_id = config.mqtt.client_id or f"{config.site}-{config.gateway}"
         self.publisher = MqttPublisher(client_id, self.outbox, will=self.door.gateway_status(online=False))
@@ -92,17 +104,28 @@ class Gateway:
         self._humidity_max_age = timedelta(seconds=HUMIDITY_MAX_AGE_S / scale)
         self.events_out = 0
 
-    def _detectors(self, config: GatewayConfig) -> dict[str, AirQualityDetector]:
-        """One air-quality detector per sensor, with the config's settings (scaled for a simulator)."""
-        settings = scale_durations(
+    def _detectors(self, config: GatewayConfig) -> dict[str, ReadingDetector]:
+        """One detector per sensor: water level for maxbotix, air quality otherwise (scaled for a simulator)."""
+        scale = 1.0 / config.sim_time_scale
+        air = scale_durations(
             AirQualitySettings(
                 window_s=config.air.window_s,
                 co2_levels_ppm=config.air.co2_levels_ppm,
                 eaqi_table=config.air.eaqi_table,
             ),
-            1.0 / config.sim_time_scale,
+            scale,
         )
-        return {s.id: AirQualityDetector(s.id, settings, self.corrector) for s in config.sensors}
+        detectors: dict[str, ReadingDetector] = {}
+        for sensor in config.sensors:
+            if sensor.mount_height_mm is not None and sensor.levels is not None:
+                levels = (sensor.levels.watch, sensor.levels.warning, sensor.levels.alarm)
+                flood = scale_durations(
+                    FloodSettings(mount_height_mm=sensor.mount_height_mm, levels=levels), scale
+                )
+                detectors[sensor.id] = FloodDetector(sensor.id, flood, self.nowcaster)
+            else:
+                detectors[sensor.id] = AirQualityDetector(sensor.id, air, self.corrector)
+        return detectors
 
     def _receive_command(self, payload: bytes) -> None:
         """From paho's thread: queue it; a flood is dropped here, never blocking the network loop."""
@@ -205,7 +228,10 @@ class Gateway:
         if "policy" in replaced:
             self.door.policy = self.trusted.policy.value
         if "models" in replaced:
-            self.corrector.current = self.trusted.models.value
+            models = self.trusted.models.value
+            self.corrector.current = models.corrector
+            if self.nowcaster is not None and models.nowcaster is not None:
+                self.nowcaster.current = models.nowcaster
 
     def _detect(self, item: SourceOutput) -> list[Event]:
         if isinstance(item, SourceStatus):

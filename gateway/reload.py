@@ -10,9 +10,10 @@ from pathlib import Path
 
 from gateway import audit
 from gateway.audit import AuditLog
-from gateway.inference.humidity import OnnxHumidityCorrector, default_model_dir
+from gateway.inference.humidity import default_model_dir
+from gateway.messages import JsonValue
 from gateway.privacy.policy import DEFAULT_POLICY, Policy
-from gateway.trust import MANIFEST, Loaded, Untrusted, load_models, load_policy
+from gateway.trust import MANIFEST, Loaded, ModelSet, Untrusted, load_models, load_policy
 from gateway.yamlfile import ConfigError
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class Trusted:
     policy_path: Path | None
     models_dir: Path | None
     policy: Loaded[Policy]
-    models: Loaded[OnnxHumidityCorrector]
+    models: Loaded[ModelSet]
     _stamps: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     @classmethod
@@ -62,11 +63,11 @@ class Trusted:
         log_.append(
             audit.POLICY_LOADED, {"version": self.policy.version, "sha256": self.policy.manifest_sha256}
         )
-        ref = self.models.value.model
-        log_.append(
-            audit.MODEL_LOADED,
-            {"name": ref.name, "version": ref.version, "sha256": self.models.manifest_sha256},
-        )
+        for ref in self.models.value.refs():
+            log_.append(
+                audit.MODEL_LOADED,
+                {"name": ref.name, "version": ref.version, "sha256": self.models.manifest_sha256},
+            )
 
     def poll(self, log_: AuditLog) -> set[str]:
         """Reload what changed on disk; return {"policy", "models"} for what was replaced."""
@@ -99,16 +100,16 @@ class Trusted:
         try:
             new = load_models(self.public_key, self.models_dir)
         except Untrusted as exc:
-            ref = self.models.value.model
-            log.error("%s; still running %s %s", exc, ref.name, ref.version)
-            log_.append(
-                audit.MODEL_REFUSED, {"error": str(exc)[:500], "name": ref.name, "version": ref.version}
-            )
+            log.error("%s; still running models %s", exc, self.models.version)
+            log_.append(audit.MODEL_REFUSED, {"error": str(exc)[:500], "version": self.models.version})
             return False
         self.models = new
-        ref = new.value.model
-        log.warning("model %s %s loaded", ref.name, ref.version)
-        log_.append(
-            audit.MODEL_LOADED, {"name": ref.name, "version": ref.version, "sha256": new.manifest_sha256}
-        )
+        for ref in new.value.refs():
+            log.warning("model %s %s loaded", ref.name, ref.version)
+            detail: dict[str, JsonValue] = {
+                "name": ref.name,
+                "version": ref.version,
+                "sha256": new.manifest_sha256,
+            }
+            log_.append(audit.MODEL_LOADED, detail)
         return True

@@ -13,7 +13,11 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from gateway.inference.humidity import OnnxHumidityCorrector, default_model_dir, load_signed
+from gateway.inference.nowcast import MODEL_FILE as NOWCAST_FILE
+from gateway.inference.nowcast import OnnxNowcaster
+from gateway.inference.nowcast import load_signed as load_nowcaster
 from gateway.inference.runner import ModelIntegrityError
+from gateway.messages import ModelRef
 from gateway.privacy.policy import DEFAULT_POLICY, Policy
 from gateway.security.signing import ManifestError, SigningKeyError, verify_manifest
 from gateway.yamlfile import ConfigError, parse_yaml_model
@@ -40,14 +44,26 @@ class Loaded(Generic[T]):
     manifest_sha256: str
 
 
-def load_models(
-    public_key: Path = DEFAULT_PUBLIC_KEY, models_dir: Path | None = None
-) -> Loaded[OnnxHumidityCorrector]:
-    """The humidity corrector from the signed models manifest, or Untrusted."""
+@dataclass(frozen=True, slots=True)
+class ModelSet:
+    """The models a gateway runs: all from one signed manifest."""
+
+    corrector: OnnxHumidityCorrector
+    nowcaster: OnnxNowcaster | None  # None when the manifest lists no nowcast model
+
+    def refs(self) -> list[ModelRef]:
+        """Name and version of each model, for the audit log."""
+        models: list[OnnxHumidityCorrector | OnnxNowcaster | None] = [self.corrector, self.nowcaster]
+        return [m.model for m in models if m is not None]
+
+
+def load_models(public_key: Path = DEFAULT_PUBLIC_KEY, models_dir: Path | None = None) -> Loaded[ModelSet]:
+    """Every model from the signed models manifest, or Untrusted."""
     manifest = (models_dir or default_model_dir()) / MANIFEST
     try:
         verified = verify_manifest(manifest, public_key, kind="models")
-        return Loaded(load_signed(verified), verified.version, verified.sha256)
+        nowcaster = load_nowcaster(verified) if NOWCAST_FILE.as_posix() in verified.files else None
+        return Loaded(ModelSet(load_signed(verified), nowcaster), verified.version, verified.sha256)
     except (ManifestError, SigningKeyError, ModelIntegrityError) as exc:
         raise Untrusted("model", f"models refused: {exc}") from exc
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from sim.scenario import Scenario
+from sim.scenario import Scenario, WaterSpec
 from sim.serial.devices import (
     FaultInjector,
     Faults,
@@ -23,6 +23,7 @@ from sim.serial.devices import (
     VirtualPms5003,
     VirtualSds011,
 )
+from sim.serial.maxbotix import VirtualMaxbotix
 from sim.serial.pty import VirtualPort
 from sim.serial.runner import DeviceRunner, ScenarioClock
 
@@ -33,8 +34,14 @@ Frozen = Callable[[float], bool]
 _FAULT_FIELDS = {"garbage": "garbage_p", "bad_checksum": "corrupt_p", "truncated": "truncate_p"}
 
 
-def make_device(kind: str, truth: Truth, rng: random.Random, frozen: Frozen) -> VirtualDevice:
+def make_device(
+    kind: str, truth: Truth, rng: random.Random, frozen: Frozen, water: WaterSpec | None = None
+) -> VirtualDevice:
     """A virtual sensor of one of the simulated types."""
+    if kind == "maxbotix":
+        if water is None:
+            raise ValueError("a maxbotix device needs the scenario's water settings")
+        return VirtualMaxbotix(truth, rng, water.mount_height_mm, water.model_range_mm, water.artefacts)
     if kind == "sds011":
         return VirtualSds011(truth, rng, frozen=frozen)
     if kind in ("pms5003", "pms5003t"):
@@ -101,9 +108,8 @@ class SimulatedSite:
         self.started_at = time.time()
         for index, spec in enumerate(self.scenario.sensors):
             rng = random.Random(self.scenario.seed * 1000 + index)
-            device = make_device(
-                spec.type, self.scenario.truth_fn(spec.id), rng, self.scenario.frozen_fn(spec.id)
-            )
+            truth, frozen = self.scenario.truth_fn(spec.id), self.scenario.frozen_fn(spec.id)
+            device = make_device(spec.type, truth, rng, frozen, spec.water)
             runner = DeviceRunner(device, self.ports[spec.id], self.clock, self._faults(spec.id, rng))
             for window in self.scenario.transport_faults(spec.id):
                 if window.kind == "unplug":
@@ -149,6 +155,8 @@ class SimulatedSite:
                 "type": spec.type,
                 "port": str(self.port_path(spec.id)),
             }
+            if spec.water is not None:
+                sensor.update(spec.water.config())
             if spec.humidity_from:
                 sensor["humidity_from"] = spec.humidity_from
             sensors.append(sensor)

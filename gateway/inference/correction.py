@@ -18,19 +18,3 @@ class PmCorrector(Protocol):
     def correct(self, pm25: float, humidity: float) -> float:
         """Corrected PM2.5 [ug/m3] from a raw PM2.5 [ug/m3] and relative humidity [%]."""
         ...
-
-
-class CorrectorSlot:
-    """A PmCorrector whose model can be replaced while detectors hold on to it (hot reload)."""
-
-    def __init__(self, current: PmCorrector) -> None:
-        self.current = current
-
-    @property
-    def model(self) -> ModelRef:
-        """The current model's name and version."""
-        return self.current.model
-
-    def correct(self, pm25: float, humidity: float) -> float:
-        """Corrected PM2.5 from the current model."""
-        return self.current.correct(pm25, humidity)

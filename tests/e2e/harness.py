@@ -119,11 +119,11 @@ def _matches(expected: ExpectedEvent, event: dict[str, Any], t: float) -> bool:
     return all(event["data"].get(k) == v for k, v in expected.data.items() if k in ("band", "level"))
 
 
-def match_ground_truth(run: SiteRun, types: tuple[str, ...] | None = None) -> Match:
-    """Which required ground-truth events never arrived, and which band/CO2 events nothing explains."""
+def match_ground_truth(run: SiteRun, types: tuple[str, ...] | None = None, actor: str = "gemeente") -> Match:
+    """Which required ground-truth events never reached `actor`, and which events nothing explains."""
     truth = [e for e in run.site.scenario.ground_truth() if types is None or e.type in types]
     received = [
-        (e, run.scenario_time(e["time"])) for e in run.events() if types is None or e["type"] in types
+        (e, run.scenario_time(e["time"])) for e in run.events(actor) if types is None or e["type"] in types
     ]
     missing = [x for x in truth if x.required and not any(_matches(x, e, t) for e, t in received)]
     unexpected = [e for e, t in received if not any(_matches(x, e, t) for x in truth)]

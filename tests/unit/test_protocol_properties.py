@@ -251,7 +251,7 @@ def test_gateway_pms_and_mhz19_commands_parse_in_sim() -> None:
 
 
 def test_registry_knows_every_type() -> None:
-    assert set(PROTOCOLS) == {"sds011", "pms5003", "pms5003t", "mhz19"}
+    assert set(PROTOCOLS) == {"sds011", "pms5003", "pms5003t", "mhz19", "maxbotix"}
     for name, proto in PROTOCOLS.items():
         assert proto.type == name
         assert get_protocol(name) is proto

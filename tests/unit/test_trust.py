@@ -20,7 +20,7 @@ from gateway.trust import DEFAULT_PUBLIC_KEY, Untrusted, load_models, load_polic
 def test_shipped_models_and_policy_verify_with_the_committed_key() -> None:
     models = load_models()
     policy = load_policy()
-    assert models.value.model.name == "pm_humidity"
+    assert models.value.corrector.model.name == "pm_humidity"
     assert policy.value.version == policy.version
     assert DEFAULT_PUBLIC_KEY.is_file()
 
