@@ -1,0 +1,117 @@
+"""One camera's pipeline: its source, its frame detectors, and the one way out (events, statuses).
+
+Frames never leave: the source hands each analysis frame to this pipeline, which shows it to the
+camera's detectors in the camera's own analysis thread and passes on only what they conclude
+(`Event`) and the camera's availability (`SourceStatus`). A detector that raises costs one frame,
+logged with its traceback at most once a minute per detector, never the camera.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from gateway.config import CameraConfig
+from gateway.inference.regions import Regions
+from gateway.messages import Event, Frame, SourceStatus
+from gateway.sources.camera import CameraSource, CameraSpec
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[Event | SourceStatus], None]
+
+
+class FrameDetector(Protocol):
+    """Anything that turns analysis frames into events (fall detector, tamper detector)."""
+
+    def on_frame(self, frame: Frame) -> list[Event]:
+        """The events this frame completes (usually none)."""
+        ...
+
+
+def camera_regions(config: CameraConfig) -> Regions:
+    """A configured camera's zones and privacy masks."""
+    return Regions([(zone.name, zone.polygon) for zone in config.zones], config.masks)
+
+
+def camera_spec(config: CameraConfig) -> CameraSpec:
+    """Transport settings for one configured camera.
+
+    The transport's timeouts are wall-clock properties of a stream: they are not time-scaled.
+    """
+    return CameraSpec(source=config.id, url=config.url, analysis_fps=config.fps, realtime=config.realtime)
+
+
+class LogThrottle:
+    """At most one log record per key and period; the rest are counted and mentioned next time."""
+
+    def __init__(self, period_s: float = 60.0) -> None:
+        self.period_s = period_s
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> int | None:
+        """None if this record should be suppressed, else how many were suppressed since the last."""
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.period_s:
+                self._suppressed[key] = self._suppressed.get(key, 0) + 1
+                return None
+            self._last[key] = now
+            return self._suppressed.pop(key, 0)
+
+
+class CameraPipeline:
+    """One camera: source -> detectors -> emit, all inside the camera's own threads."""
+
+    def __init__(self, source: CameraSource, detectors: Sequence[FrameDetector], emit: Emit) -> None:
+        self.source = source
+        self.detectors = list(detectors)
+        self._emit = emit
+        self._throttle = LogThrottle(60.0)
+        self.detector_failures = 0
+        self.emit_failures = 0
+
+    def start(self) -> None:
+        """Start the camera; from now on events and statuses go to `emit`."""
+        self.source.start(self._on_frame, self._on_status)
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Stop the camera (its detectors see no more frames)."""
+        self.source.stop(timeout)
+
+    def _on_frame(self, frame: Frame) -> None:
+        events: list[Event] = []
+        for detector in self.detectors:
+            try:
+                events.extend(detector.on_frame(frame))
+            except Exception:  # a detector bug costs this frame for this detector, not the camera
+                self.detector_failures += 1
+                suppressed = self._throttle.allow(type(detector).__name__)
+                if suppressed is not None:
+                    log.exception(
+                        "camera %s: %s failed on frame %d; frame skipped (%d more failures hidden)",
+                        frame.source,
+                        type(detector).__name__,
+                        frame.index,
+                        suppressed,
+                    )
+        for event in events:
+            self._send(event)
+
+    def _on_status(self, status: SourceStatus) -> None:
+        self._send(status)
+
+    def _send(self, item: Event | SourceStatus) -> None:
+        try:
+            self._emit(item)
+        except Exception:  # the consumer's problem must not stop this camera either
+            self.emit_failures += 1
+            suppressed = self._throttle.allow("emit")
+            if suppressed is not None:
+                log.exception("camera %s: emit failed (%d more failures hidden)", item.source, suppressed)
