@@ -17,17 +17,20 @@ from typing import Protocol
 from gateway import audit
 from gateway.audit import AuditLog
 from gateway.commands import CommandRefused, SeenCommands, verify_command, write_config
-from gateway.config import GatewayConfig, SensorConfig, is_loopback
+from gateway.config import CameraConfig, GatewayConfig, SensorConfig, is_loopback
 from gateway.events import status_event
 from gateway.inference.air_quality import AirQualityDetector, AirQualitySettings
 from gateway.inference.flood import FloodDetector, FloodSettings
 from gateway.inference.slots import CorrectorSlot, NowcasterSlot
+from gateway.inference.tamper import TamperDetector, TamperSettings
 from gateway.messages import Event, JsonValue, Publication, Reading, SourceStatus, utc_now
 from gateway.outbox import Outbox
+from gateway.pipeline import CameraPipeline, camera_regions, camera_spec
 from gateway.privacy.door import Door
 from gateway.privacy.projection import Location
 from gateway.publish.mqtt import BrokerRejected, MqttPublisher
 from gateway.reload import Trusted
+from gateway.sources.camera import CameraSource
 from gateway.sources.protocols.base import SensorOptions
 from gateway.sources.protocols.registry import get_protocol
 from gateway.sources.serial import SerialSource, SerialSpec, SourceOutput
@@ -95,9 +98,11 @@ class Gateway:
         self.outbox = Outbox(config.storage / "outbox.sqlite3")
         client_id = config.mqtt.client_id or f"{config.site}-{config.gateway}"
         self.publisher = MqttPublisher(client_id, self.outbox, will=self.door.gateway_status(online=False))
-        self._inbox: queue.Queue[SourceOutput] = queue.Queue(maxsize=10_000)
+        self._inbox: queue.Queue[SourceOutput | Event] = queue.Queue(maxsize=10_000)
         scale = config.sim_time_scale
         self.sources = [SerialSource(serial_spec(s, scale), self._inbox.put) for s in config.sensors]
+        self.cameras = [self._camera(c) for c in config.cameras]
+        self._camera_ids = {c.id for c in config.cameras}
         self.detectors = self._detectors(config)
         self._humidity_from = {s.id: s.humidity_from for s in config.sensors}
         self._latest_humidity: dict[str, Reading] = {}
@@ -126,6 +131,22 @@ class Gateway:
             else:
                 detectors[sensor.id] = AirQualityDetector(sensor.id, air, self.corrector)
         return detectors
+
+    def _camera(self, camera: CameraConfig) -> CameraPipeline:
+        """One camera's isolated pipeline: frames stay inside it, only events come out."""
+        regions = camera_regions(camera)
+        source = CameraSource(camera_spec(camera), regions.black_out)
+        tamper = TamperDetector(
+            camera.id, scale_durations(TamperSettings(), 1.0 / self.config.sim_time_scale), regions
+        )
+        return CameraPipeline(source, [tamper], self._from_camera)
+
+    def _from_camera(self, item: Event | SourceStatus) -> None:
+        """From a camera's thread: queue it, waiting (bounded) rather than dropping an event."""
+        try:
+            self._inbox.put(item, timeout=5.0)
+        except queue.Full:
+            log.error("inbox full for 5 s: %s from camera %s lost", type(item).__name__, item.source)
 
     def _receive_command(self, payload: bytes) -> None:
         """From paho's thread: queue it; a flood is dropped here, never blocking the network loop."""
@@ -172,6 +193,8 @@ class Gateway:
         self.publisher.set_state(self.door.gateway_status(online=True))
         for source in self.sources:
             source.start()
+        for camera in self.cameras:
+            camera.start()
         self.trusted.record_loaded(self.audit)
         next_health = time.monotonic()
         next_trust_check = time.monotonic() + TRUST_POLL_S
@@ -193,7 +216,7 @@ class Gateway:
         finally:
             self.shutdown()
 
-    def handle(self, item: SourceOutput) -> None:
+    def handle(self, item: SourceOutput | Event) -> None:
         """Take one source output through detector, door and outbox."""
         try:
             events = self._detect(item)
@@ -233,9 +256,11 @@ class Gateway:
             if self.nowcaster is not None and models.nowcaster is not None:
                 self.nowcaster.current = models.nowcaster
 
-    def _detect(self, item: SourceOutput) -> list[Event]:
+    def _detect(self, item: SourceOutput | Event) -> list[Event]:
+        if isinstance(item, Event):  # decided inside a camera pipeline
+            return [item]
         if isinstance(item, SourceStatus):
-            return [status_event(item)]
+            return [status_event(item, "camera" if item.source in self._camera_ids else "sensor")]
         if "humidity" in item.values:
             self._latest_humidity[item.source] = item
         return self.detectors[item.source].on_reading(item, self._humidity_for(item))
@@ -252,11 +277,15 @@ class Gateway:
     def publish_health(self) -> None:
         """Retained per-source health."""
         now = utc_now()
+        for camera in self.cameras:
+            self.publisher.set_state(self.door.source_health(camera.source.health(), now))
         for source in self.sources:
             self.publisher.set_state(self.door.source_health(source.health(), now))
 
     def shutdown(self) -> None:
         """Stop sources first, then hand what is left to the broker, then close the outbox."""
+        for camera in self.cameras:
+            camera.stop()
         for source in self.sources:
             source.stop()
         while not self._inbox.empty():

@@ -25,6 +25,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "camera.offline",
         "camera.online",
         "camera.tampered",
+        "camera.tamper_cleared",
         "flood.watch",
         "flood.warning",
         "flood.alarm",
@@ -40,10 +41,10 @@ def matching_types(pattern: str) -> frozenset[str]:
     return frozenset(t for t in EVENT_TYPES if fnmatch.fnmatchcase(t, pattern))
 
 
-def status_event(status: SourceStatus) -> Event:
-    """`sensor.online` / `sensor.offline` for a change in a source's availability."""
+def status_event(status: SourceStatus, kind: str = "sensor") -> Event:
+    """`<kind>.online` / `<kind>.offline` (kind: sensor or camera) for a change in availability."""
     return Event(
-        type="sensor.online" if status.online else "sensor.offline",
+        type=f"{kind}.online" if status.online else f"{kind}.offline",
         source=status.source,
         time=status.time,
         data={"reason": status.reason},

@@ -99,7 +99,7 @@ def test_bewoners_get_only_hourly_air_summaries_per_zone(policy: Policy) -> None
 
 
 def test_politie_gets_camera_tampering_only(policy: Policy) -> None:
-    assert types_for(policy, "politie") <= {"camera.tampered"}
+    assert types_for(policy, "politie") <= {"camera.tampered", "camera.tamper_cleared"}
 
 
 def test_no_default_grant_gives_exact_coordinates(policy: Policy) -> None:
