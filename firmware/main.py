@@ -13,15 +13,14 @@ import machine
 import micropython
 from bme280 import BME280
 from maxbotix import MaxBotix
-from pms5003 import PMS5003
-from sds011 import SDS011
-
 from node import config
 from node import sensors as adapters
 from node.app import FW_VERSION, App
 from node.board import Board, reset_cause
 from node.clock import Clock
 from node.rain import RainGauge
+from pms5003 import PMS5003
+from sds011 import SDS011
 
 try:
     from typing import Any
@@ -85,7 +84,9 @@ def build_sensor(name: str, spec: "dict[str, Any]", cfg: "config.Config", clock:
             wiring["tx"] = _pin(spec["tx"])
         if spec["invert"]:
             wiring["invert"] = machine.UART.INV_RX  # RS232-level output
-        return adapters.Distance(MaxBotix(machine.UART(spec["uart"], **wiring), spec["min_mm"], spec["max_mm"]), clock)
+        return adapters.Distance(
+            MaxBotix(machine.UART(spec["uart"], **wiring), spec["min_mm"], spec["max_mm"]), clock
+        )
     gauge = RainGauge(clock, spec["mm_per_tip"], spec["debounce_ms"])
     pin = machine.Pin(spec["pin"], machine.Pin.IN, machine.Pin.PULL_UP)
     pin.irq(trigger=machine.Pin.IRQ_FALLING, handler=gauge.irq)  # soft IRQ (the default)
@@ -142,6 +143,17 @@ def _maintenance() -> bool:
     return True
 
 
+def _link(cfg: "config.Config", error: "str | None") -> "tuple[Any, str | None]":
+    """The gateway link: the configured UART, else (or if its pins are wrong) USB serial."""
+    if cfg.link is not None:
+        try:
+            return _uart(cfg.link, LINK_BAUD), error
+        except (ValueError, OSError) as e:
+            error = "%suart: %s; using USB" % (error + "; " if error else "", e)
+    micropython.kbd_intr(-1)  # frames may hold 0x03; the app itself recognises a host's Ctrl-C
+    return UsbLink(), error
+
+
 def main() -> None:
     """Boot: config, hardware, watchdog, then the app loop until a host asks for the REPL."""
     cause = reset_cause(machine)  # before anything else can change it
@@ -149,18 +161,22 @@ def main() -> None:
         return
     clock = Clock()
     cfg, error = config.load(CONFIG, default_id())
-    if cfg.link is None:
-        link: "Any" = UsbLink()
-        micropython.kbd_intr(-1)  # frames may hold 0x03; a host's Ctrl-C is recognised by the app
-    else:
-        link = _uart(cfg.link, LINK_BAUD)
+    link, error = _link(cfg, error)
     led = build_led(cfg)
     if led is not None:
         led.value(1)  # steady on while booting
     sensors = build_sensors(cfg, clock)
     wdt = machine.WDT(timeout=WDT_MS)
-    board = Board(sys.platform if sys.platform == "rp2" else "esp32", link, clock,
-                  wdt=wdt, led=led, reset=machine.reset, reset_cause=cause, mem_free=mem_free)
+    board = Board(
+        sys.platform if sys.platform == "rp2" else "esp32",
+        link,
+        clock,
+        wdt=wdt,
+        led=led,
+        reset=machine.reset,
+        reset_cause=cause,
+        mem_free=mem_free,
+    )
     try:
         App(cfg, board, sensors, error).run()
     except KeyboardInterrupt:

@@ -8,9 +8,12 @@ Everything with a clock goes through board.clock, so tests run hours of node tim
 from node import commands, protocol
 from node.led import Led
 
-try:
+try:  # type names only: MicroPython has no typing and never evaluates annotations
     from typing import Any
-except ImportError:  # MicroPython: annotations are never evaluated
+
+    from node.board import Board, Sensor
+    from node.config import Config
+except ImportError:
     pass
 
 FW_VERSION = "1.0.0"
@@ -22,7 +25,9 @@ REBOOT_FLUSH_MS = 100  # let the reply leave the UART before the reset
 class App:
     """One node: configuration, the board's hardware, and sensor adapters (node.sensors)."""
 
-    def __init__(self, cfg: "Any", board: "Any", sensors: "list[Any]", config_error: "str | None" = None) -> None:
+    def __init__(
+        self, cfg: "Config", board: "Board", sensors: "list[Sensor]", config_error: "str | None" = None
+    ) -> None:
         self.cfg = cfg
         self.board = board
         self.sensors = sensors
@@ -50,14 +55,17 @@ class App:
         """Send `hello` and schedule the first readings one interval from now."""
         now = self.clock.ticks_ms()
         self._next = self.clock.ticks_add(now, self.interval_s * 1000)
-        self.send(protocol.HELLO, {
-            "node": self.cfg.node,
-            "fw": FW_VERSION,
-            "board": self.board.name,
-            "reset_cause": self.board.reset_cause,
-            "sensors": [s.name for s in self.sensors],
-            "config_error": self.config_error,
-        })
+        self.send(
+            protocol.HELLO,
+            {
+                "node": self.cfg.node,
+                "fw": FW_VERSION,
+                "board": self.board.name,
+                "reset_cause": self.board.reset_cause,
+                "sensors": [s.name for s in self.sensors],
+                "config_error": self.config_error,
+            },
+        )
 
     def step(self) -> None:
         """One pass of the loop."""
@@ -93,7 +101,10 @@ class App:
             if value != value or value in (float("inf"), float("-inf")):  # NaN or inf is no JSON
                 del values[key]
                 flags.setdefault(key, []).append("sensor_error")
-        self.send(protocol.READINGS, {"node": self.cfg.node, "uptime_s": self._uptime_s, "values": values, "flags": flags})
+        self.send(
+            protocol.READINGS,
+            {"node": self.cfg.node, "uptime_s": self._uptime_s, "values": values, "flags": flags},
+        )
         self.readings_sent += 1
         if not self.led.busy():  # an identify in progress wins
             self.led.flash(3 if self.config_error else 2 if flags_have_error(flags) else 1)
@@ -104,22 +115,25 @@ class App:
         """Uptime, reset cause, free memory, interval and error counts."""
         mem_free = self.board.mem_free() if self.board.mem_free else 0
         errors = {s.name: s.errors for s in self.sensors}
-        self.send(protocol.HEALTH, {
-            "node": self.cfg.node,
-            "uptime_s": self._uptime_s,
-            "reset_cause": self.board.reset_cause,
-            "free_mem": mem_free,
-            "interval_s": self.interval_s,
-            "errors": errors,
-            "bad_frames": self.reader.bad,
-        })
+        self.send(
+            protocol.HEALTH,
+            {
+                "node": self.cfg.node,
+                "uptime_s": self._uptime_s,
+                "reset_cause": self.board.reset_cause,
+                "free_mem": mem_free,
+                "interval_s": self.interval_s,
+                "errors": errors,
+                "bad_frames": self.reader.bad,
+            },
+        )
 
     def set_interval(self, seconds: int, now: int) -> None:
         """New readings interval; the next readings come one interval from now."""
         self.interval_s = seconds
         self._next = self.clock.ticks_add(now, seconds * 1000)
 
-    def sensor(self, name: str) -> "Any":
+    def sensor(self, name: str) -> "Any":  # Any: sleep/wake exist on the particulate adapters only
         """The adapter called `name`, or None."""
         for sensor in self.sensors:
             if sensor.name == name:

@@ -1,8 +1,45 @@
 """What main.py hands the app: link, clock, watchdog, LED, reset. Real on a board, fakes in tests."""
 
-try:
-    from typing import Any
-except ImportError:  # MicroPython: annotations are never evaluated
+try:  # the hardware contracts, for the type checker; MicroPython has no typing and skips this
+    from typing import Any, Callable, Protocol
+
+    class Link(Protocol):
+        """The serial link to the gateway: machine.UART with timeout=0, or main.UsbLink."""
+
+        def read(self) -> "bytes | None": ...
+        def write(self, data: bytes) -> "int | None": ...
+
+    class ClockLike(Protocol):
+        """Wrapping millisecond ticks (node.clock.Clock, or a fake)."""
+
+        def ticks_ms(self) -> int: ...
+        def ticks_diff(self, new: int, old: int) -> int: ...
+        def ticks_add(self, ticks: int, delta: int) -> int: ...
+        def sleep_ms(self, ms: int) -> None: ...
+
+    class Watchdog(Protocol):
+        """machine.WDT."""
+
+        def feed(self) -> None: ...
+
+    class OutputPin(Protocol):
+        """A pin driving the LED (machine.Pin)."""
+
+        def value(self, v: int) -> "int | None": ...
+
+    class Sensor(Protocol):
+        """A sensor adapter (node.sensors)."""
+
+        name: str
+        keys: "tuple[str, ...]"
+        errors: int
+        can_sleep: bool
+
+        def update(self, now: int) -> None: ...
+        def sample(self, now: int, values: "dict[str, Any]", flags: "dict[str, list[str]]") -> None: ...
+        def probe(self) -> str: ...
+
+except ImportError:
     pass
 
 # machine.reset_cause() codes by name; a port lacks some (RP2040 has no DEEPSLEEP_RESET).
@@ -31,12 +68,23 @@ class Board:
     wdt: feed(); led: value(0|1) or None; reset: called to reboot; mem_free: () -> int.
     """
 
-    def __init__(self, name: str, link: "Any", clock: "Any", **parts: "Any") -> None:
+    def __init__(  # noqa: PLR0913 - a plain record of the board's parts, passed by keyword
+        self,
+        name: str,
+        link: "Link",
+        clock: "ClockLike",
+        *,
+        wdt: "Watchdog | None" = None,
+        led: "OutputPin | None" = None,
+        reset: "Callable[[], None] | None" = None,
+        reset_cause: str = "unknown",
+        mem_free: "Callable[[], int] | None" = None,
+    ) -> None:
         self.name = name
         self.link = link
         self.clock = clock
-        self.wdt = parts.get("wdt")
-        self.led = parts.get("led")
-        self.reset = parts.get("reset")
-        self.reset_cause = parts.get("reset_cause", "unknown")
-        self.mem_free = parts.get("mem_free")
+        self.wdt = wdt
+        self.led = led
+        self.reset = reset
+        self.reset_cause = reset_cause
+        self.mem_free = mem_free

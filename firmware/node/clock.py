@@ -25,6 +25,7 @@ except ImportError:  # CPython (host-side tests): the same API and period as Mic
     def sleep_ms(ms: int) -> None:  # type: ignore[misc]
         _time.sleep(ms / 1000)
 
+
 __all__ = ["Clock", "sleep_ms", "ticks_add", "ticks_diff", "ticks_ms"]
 
 

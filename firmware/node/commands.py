@@ -5,9 +5,12 @@ An unknown command or bad arguments get ok: false and change nothing.
 
 from node.config import INTERVALS
 
-try:
-    from typing import Any
-except ImportError:  # MicroPython: annotations are never evaluated
+try:  # type names only: MicroPython has no typing and never evaluates annotations
+    from typing import TYPE_CHECKING, Any
+
+    if TYPE_CHECKING:
+        from node.app import App
+except ImportError:
     pass
 
 
@@ -15,7 +18,7 @@ def _refuse(detail: str) -> "dict[str, Any]":
     return {"ok": False, "detail": detail}
 
 
-def set_interval(app: "Any", args: "dict[str, Any]", now: int) -> "dict[str, Any]":
+def set_interval(app: "App", args: "dict[str, Any]", now: int) -> "dict[str, Any]":
     """Change the readings interval; the next readings come one new interval from now."""
     seconds = args.get("seconds")
     if type(seconds) is not int or not INTERVALS[0] <= seconds <= INTERVALS[1]:
@@ -24,7 +27,7 @@ def set_interval(app: "Any", args: "dict[str, Any]", now: int) -> "dict[str, Any
     return {"ok": True, "detail": "interval %d s" % app.interval_s}
 
 
-def identify(app: "Any", args: "dict[str, Any]", now: int) -> "dict[str, Any]":
+def identify(app: "App", args: "dict[str, Any]", now: int) -> "dict[str, Any]":
     """Blink the LED fast for 10 s."""
     if app.board.led is None:
         return _refuse("no LED")
@@ -32,7 +35,7 @@ def identify(app: "Any", args: "dict[str, Any]", now: int) -> "dict[str, Any]":
     return {"ok": True, "detail": "blinking for 10 s"}
 
 
-def self_test(app: "Any", args: "dict[str, Any]", now: int) -> "dict[str, Any]":
+def self_test(app: "App", args: "dict[str, Any]", now: int) -> "dict[str, Any]":
     """Ask every sensor: {"sensors": {name: "ok" | "no answer" | "error ..."}}."""
     results = app.self_test()
     bad = [name for name, verdict in results.items() if verdict != "ok"]
@@ -40,7 +43,7 @@ def self_test(app: "Any", args: "dict[str, Any]", now: int) -> "dict[str, Any]":
     return {"ok": not bad, "detail": detail, "sensors": results}
 
 
-def _sleepable(app: "Any", args: "dict[str, Any]") -> "tuple[Any, str]":
+def _sleepable(app: "App", args: "dict[str, Any]") -> "tuple[Any, str]":
     name = args.get("sensor")
     sensor = app.sensor(name) if type(name) is str else None
     if sensor is None:
@@ -50,7 +53,7 @@ def _sleepable(app: "Any", args: "dict[str, Any]") -> "tuple[Any, str]":
     return sensor, ""
 
 
-def sleep(app: "Any", args: "dict[str, Any]", now: int) -> "dict[str, Any]":
+def sleep(app: "App", args: "dict[str, Any]", now: int) -> "dict[str, Any]":
     """Put a particulate sensor's fan to sleep until `wake`."""
     sensor, why = _sleepable(app, args)
     if sensor is None:
@@ -59,7 +62,7 @@ def sleep(app: "Any", args: "dict[str, Any]", now: int) -> "dict[str, Any]":
     return {"ok": True, "detail": "%s asleep" % sensor.name}
 
 
-def wake(app: "Any", args: "dict[str, Any]", now: int) -> "dict[str, Any]":
+def wake(app: "App", args: "dict[str, Any]", now: int) -> "dict[str, Any]":
     """Wake a particulate sensor; its duty cycle (if any) restarts."""
     sensor, why = _sleepable(app, args)
     if sensor is None:
@@ -68,13 +71,13 @@ def wake(app: "Any", args: "dict[str, Any]", now: int) -> "dict[str, Any]":
     return {"ok": True, "detail": "%s awake, warming up" % sensor.name}
 
 
-def reboot(app: "Any", args: "dict[str, Any]", now: int) -> "dict[str, Any]":
+def reboot(app: "App", args: "dict[str, Any]", now: int) -> "dict[str, Any]":
     """Reboot once this reply is on the wire."""
     app.reboot_requested = True
     return {"ok": True, "detail": "rebooting"}
 
 
-def health(app: "Any", args: "dict[str, Any]", now: int) -> "dict[str, Any]":
+def health(app: "App", args: "dict[str, Any]", now: int) -> "dict[str, Any]":
     """Send a health packet now (PROTOCOL.md: health "on request")."""
     app.health_requested = True
     return {"ok": True, "detail": "health follows"}
@@ -91,7 +94,7 @@ COMMANDS = {
 }
 
 
-def handle(app: "Any", cmd: str, args: "dict[str, Any]", now: int) -> "dict[str, Any]":
+def handle(app: "App", cmd: str, args: "dict[str, Any]", now: int) -> "dict[str, Any]":
     """The reply fields (ok, detail, ...) for one command."""
     action = COMMANDS.get(cmd)
     if action is None:

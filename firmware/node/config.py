@@ -36,7 +36,10 @@ SENSORS: "dict[str, dict[str, tuple[Any, ...]]]" = {
 }
 PARTICULATE = ("pms5003", "sds011")
 _LINK = {"uart": ("int", 0, 2, REQUIRED), "tx": PIN, "rx": PIN}
-_DUTY: "dict[str, tuple[Any, ...]]" = {"on_s": ("int", 1, 3600, REQUIRED), "every_s": ("int", 2, 86400, REQUIRED)}
+_DUTY: "dict[str, tuple[Any, ...]]" = {
+    "on_s": ("int", 1, 3600, REQUIRED),
+    "every_s": ("int", 2, 86400, REQUIRED),
+}
 _TOP = ("node", "interval_s", "uart", "led", "sensors", "duty")
 MAX_ERROR = 200  # characters: the error travels in `hello`, whose body is at most 512 bytes
 
@@ -106,7 +109,9 @@ def _build(obj: object, errors: "list[str]") -> "Config | None":
     return cfg
 
 
-def _named(path: str, obj: object, specs: "dict[str, dict[str, tuple[Any, ...]]]", errors: "list[str]") -> "dict[str, Any]":
+def _named(
+    path: str, obj: object, specs: "dict[str, dict[str, tuple[Any, ...]]]", errors: "list[str]"
+) -> "dict[str, Any]":
     if type(obj) is not dict:
         errors.append("%s: must be an object" % path)
         return {}
@@ -120,7 +125,9 @@ def _named(path: str, obj: object, specs: "dict[str, dict[str, tuple[Any, ...]]]
     return out
 
 
-def _object(path: str, obj: object, spec: "dict[str, tuple[Any, ...]]", errors: "list[str]") -> "dict[str, Any]":
+def _object(
+    path: str, obj: object, spec: "dict[str, tuple[Any, ...]]", errors: "list[str]"
+) -> "dict[str, Any]":
     if type(obj) is not dict:
         errors.append("%s: must be an object" % path)
         return {}

@@ -1,8 +1,10 @@
 """Status LED patterns (README "LED codes"), driven from the main loop without blocking."""
 
-try:
-    from typing import Any
-except ImportError:  # MicroPython: annotations are never evaluated
+try:  # type names only: MicroPython has no typing and never evaluates annotations
+    import typing  # noqa: F401
+
+    from node.board import ClockLike, OutputPin
+except ImportError:
     pass
 
 FLASH_MS = 150  # one flash: 150 ms on, 150 ms off
@@ -13,7 +15,7 @@ IDENTIFY_PERIOD_MS = 125  # 4 Hz: not mistakable for the status flashes
 class Led:
     """One LED on a pin-like object (`value(0|1)`), or nothing when the board has none."""
 
-    def __init__(self, pin: "Any", clock: "Any") -> None:
+    def __init__(self, pin: "OutputPin | None", clock: "ClockLike") -> None:
         self._pin = pin
         self._clock = clock
         self._toggles = 0

@@ -4,16 +4,18 @@ The IRQ handler only touches integers (no allocation, safe as a soft or hard IRQ
 tips since the last call into mm for the interval and a rate in mm/h.
 """
 
-try:
-    from typing import Any
-except ImportError:  # MicroPython: annotations are never evaluated
+try:  # type names only: MicroPython has no typing and never evaluates annotations
+    import typing  # noqa: F401
+
+    from node.board import ClockLike
+except ImportError:
     pass
 
 
 class RainGauge:
     """Counts tips; `irq` is the pin's handler, `take` is called once per readings interval."""
 
-    def __init__(self, clock: "Any", mm_per_tip: float = 0.2, debounce_ms: int = 100) -> None:
+    def __init__(self, clock: "ClockLike", mm_per_tip: float = 0.2, debounce_ms: int = 100) -> None:
         self._clock = clock
         self.mm_per_tip = mm_per_tip
         self.debounce_ms = debounce_ms

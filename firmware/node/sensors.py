@@ -4,11 +4,14 @@ Each adapter has `name`, `keys`, `update(now)` (every loop), `sample(now, values
 readings interval), `probe()` (self-test: "ok" | "no answer" | "error ...") and `errors` (health).
 """
 
-try:
+try:  # type names only: MicroPython has no typing and never evaluates annotations
     from typing import Any
-except ImportError:  # MicroPython: annotations are never evaluated
+
+    from node.board import ClockLike
+except ImportError:
     pass
 
+POLL_MS = 1_000  # passive mode: ask for a frame this often (active mode streams about 1 Hz)
 WARMUP_MS = 30_000  # PMS5003 datasheet: data is stable 30 s after the fan starts; SDS011 the same
 STALE_MS = 10_000  # streaming sensors send every 1-2 s: 10 s of silence is a fault
 PM_KEYS = {"pms5003": ("pm1", "pm25", "pm10"), "sds011": ("pm25", "pm10")}
@@ -17,7 +20,13 @@ OTHER_KEYS = {
     "maxbotix": ("distance_mm",),
     "rain": ("rain_mm", "rain_rate_mm_h"),
 }
-ERROR, WARMING_UP, SLEEPING, NO_TARGET, BLANKING = "sensor_error", "warming_up", "sleeping", "no_target", "blanking"
+ERROR, WARMING_UP, SLEEPING, NO_TARGET, BLANKING = (
+    "sensor_error",
+    "warming_up",
+    "sleeping",
+    "no_target",
+    "blanking",
+)
 
 
 def _put(values: "dict[str, Any]", keys: "tuple[str, ...]", numbers: "Any") -> None:
@@ -33,7 +42,7 @@ def _flag(flags: "dict[str, list[str]]", keys: "tuple[str, ...]", flag: str) -> 
 class Streaming:
     """A UART sensor that streams frames; remembers when the last good one came."""
 
-    def __init__(self, name: str, driver: "Any", clock: "Any", keys: "tuple[str, ...]") -> None:
+    def __init__(self, name: str, driver: "Any", clock: "ClockLike", keys: "tuple[str, ...]") -> None:
         self.name = name
         self.keys = keys
         self.driver = driver
@@ -68,18 +77,28 @@ class Particulate(Streaming):
 
     can_sleep = True
 
-    def __init__(self, name: str, driver: "Any", clock: "Any", duty: "dict[str, int] | None" = None) -> None:
+    def __init__(
+        self, name: str, driver: "Any", clock: "ClockLike", duty: "dict[str, int] | None" = None
+    ) -> None:
         super().__init__(name, driver, clock, PM_KEYS[name])
         self._duty = (duty["on_s"] * 1000, duty["every_s"] * 1000) if duty else None
         self.awake = True
         self._manual = False  # asleep by command: the duty cycle waits for `wake`
         self._woke = self._cycle = clock.ticks_ms()
         self._held: "tuple[float, ...] | str | None" = None  # the sample taken at the end of an on period
+        self._asked = self._woke
         driver.wake()  # the sensor keeps its own power across our resets: it may still be asleep
 
     def update(self, now: int) -> None:
-        """Drain the UART and advance the duty cycle."""
+        """Drain the UART, poll a passive-mode sensor, and advance the duty cycle."""
         super().update(now)
+        if (
+            self.awake
+            and getattr(self.driver, "passive", False)
+            and self._clock.ticks_diff(now, self._asked) >= POLL_MS
+        ):
+            self._asked = now
+            self.driver.request()
         if self._duty is None or self._manual:
             return
         on_ms, every_ms = self._duty
@@ -138,7 +157,7 @@ class Distance(Streaming):
 
     can_sleep = False
 
-    def __init__(self, driver: "Any", clock: "Any") -> None:
+    def __init__(self, driver: "Any", clock: "ClockLike") -> None:
         super().__init__("maxbotix", driver, clock, ("distance_mm",))
 
     def sample(self, now: int, values: "dict[str, Any]", flags: "dict[str, list[str]]") -> None:

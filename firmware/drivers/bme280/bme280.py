@@ -23,8 +23,10 @@ try:
 except ImportError:  # CPython (host tests): the firmware's clock has the same functions
     from node.clock import sleep_ms, ticks_diff, ticks_ms
 
-try:
-    from typing import Any
+try:  # type names for annotations, which MicroPython never evaluates (and it has no typing)
+    import typing  # noqa: F401
+
+    from machine import I2C
 except ImportError:
     pass
 
@@ -55,7 +57,7 @@ def _s8(b: int) -> int:
 class BME280:
     """One sensor on `i2c` (any object with readfrom_mem_into and writeto_mem)."""
 
-    def __init__(self, i2c: "Any", addr: int = 0x76) -> None:
+    def __init__(self, i2c: "I2C", addr: int = 0x76) -> None:
         self._i2c = i2c
         self._addr = addr
         self._buf = bytearray(24)
@@ -72,7 +74,14 @@ class BME280:
         self._i2c.readfrom_mem_into(addr, _REG_CALIB_H2, memoryview(self._buf)[:7])
         e = self._buf
         h2 = e[0] | _s8(e[1]) << 8
-        self._h: "tuple[int, ...]" = (h1, h2, e[2], _s8(e[3]) << 4 | e[4] & 0x0F, _s8(e[5]) << 4 | e[4] >> 4, _s8(e[6]))
+        self._h: "tuple[int, ...]" = (
+            h1,
+            h2,
+            e[2],
+            _s8(e[3]) << 4 | e[4] & 0x0F,
+            _s8(e[5]) << 4 | e[4] >> 4,
+            _s8(e[6]),
+        )
 
     def chip_id(self) -> int:
         """The chip id register (0x60 for a BME280)."""

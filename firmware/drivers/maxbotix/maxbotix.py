@@ -16,8 +16,10 @@ except ImportError:  # CPython (host tests): const() is an identity at run time
         return x
 
 
-try:
-    from typing import Any
+try:  # type names for annotations, which MicroPython never evaluates (and it has no typing)
+    import typing  # noqa: F401
+
+    from machine import UART
 except ImportError:
     pass
 
@@ -31,7 +33,7 @@ _CR = const(0x0D)
 class MaxBotix:
     """One sensor; `uart` is any object with read() -> bytes | None."""
 
-    def __init__(self, uart: "Any", min_mm: int = 300, max_mm: int = 5000) -> None:
+    def __init__(self, uart: "UART", min_mm: int = 300, max_mm: int = 5000) -> None:
         self._uart = uart
         self.min_mm = min_mm
         self.max_mm = max_mm

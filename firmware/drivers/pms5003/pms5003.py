@@ -21,8 +21,10 @@ try:
 except ImportError:  # CPython (host tests): the firmware's clock has the same functions
     from node.clock import sleep_ms, ticks_diff, ticks_ms
 
-try:
-    from typing import Any
+try:  # type names for annotations, which MicroPython never evaluates (and it has no typing)
+    import typing  # noqa: F401
+
+    from machine import UART
 except ImportError:
     pass
 
@@ -39,7 +41,7 @@ _CMD_SLEEP = const(0xE4)  # data 0: sleep, 1: wake up
 class PMS5003:
     """One sensor; `uart` is any object with read() -> bytes | None and write(bytes)."""
 
-    def __init__(self, uart: "Any", passive: bool = False) -> None:
+    def __init__(self, uart: "UART", passive: bool = False) -> None:
         self._uart = uart
         self._buf = bytearray(_FRAME_LEN)
         self._cmd = bytearray(7)

@@ -16,8 +16,10 @@ except ImportError:  # CPython (host tests): const() is an identity at run time
         return x
 
 
-try:
-    from typing import Any
+try:  # type names for annotations, which MicroPython never evaluates (and it has no typing)
+    import typing  # noqa: F401
+
+    from machine import UART
 except ImportError:
     pass
 
@@ -34,7 +36,7 @@ _QUERY = const(4)
 class SDS011:
     """One sensor; `uart` is any object with read() -> bytes | None and write(bytes)."""
 
-    def __init__(self, uart: "Any") -> None:
+    def __init__(self, uart: "UART") -> None:
         self._uart = uart
         self._buf = bytearray(_FRAME_LEN)
         self._cmd = bytearray(_CMD_LEN)

@@ -305,3 +305,19 @@ def test_seq_wraps_after_65535():
     node.app.seq = 65535
     node.run(10.1)
     eq([p[1] for p in node.packets(READINGS)], [65535, 0])
+
+
+def test_a_passive_mode_pms5003_is_polled_once_a_second():
+    clock = fakes.Clock()
+    device = fakes.PmsDevice(clock)
+    port = machine.UART(1)
+    port.device = device
+    adapter = sensors.Particulate("pms5003", PMS5003(port, passive=True), clock)
+    for _ in range(100):
+        adapter.update(clock.ticks_ms())
+        clock.sleep_ms(TICK_MS)
+    values, flags = {}, {}
+    adapter.sample(clock.ticks_ms(), values, flags)
+    eq(values, {"pm1": 0, "pm25": 8, "pm10": 8})
+    eq(flags["pm25"], ["warming_up"])
+    eq(device.commands.count((0xE2, 0)), 4, "one request a second: at 1, 2, 3 and 4 s")
