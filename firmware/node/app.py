@@ -6,6 +6,7 @@ Everything with a clock goes through board.clock, so tests run hours of node tim
 """
 
 from node import commands, protocol
+from node.config import MAX_ERROR
 from node.led import Led
 
 try:  # type names only: MicroPython has no typing and never evaluates annotations
@@ -20,6 +21,7 @@ FW_VERSION = "1.0.0"
 TICK_MS = 50  # loop period: LED patterns and command latency; far below the watchdog timeout
 HEALTH_EVERY = 10  # readings intervals
 REBOOT_FLUSH_MS = 100  # let the reply leave the UART before the reset
+MAX_VERDICT = 48  # characters per sensor in a self_test reply: five sensors fit in 512 bytes
 
 
 class App:
@@ -31,7 +33,7 @@ class App:
         self.cfg = cfg
         self.board = board
         self.sensors = sensors
-        self.config_error = config_error
+        self.config_error = config_error[:MAX_ERROR] if config_error else None  # hello must stay <= 512 bytes
         self.interval_s = cfg.interval_s
         self.clock = board.clock
         self.led = Led(board.led, board.clock)
@@ -143,7 +145,7 @@ class App:
     def self_test(self) -> "dict[str, str]":
         """Every sensor's verdict ("ok", "no answer", "error ...")."""
         self.led.set(True)
-        results = {s.name: s.probe() for s in self.sensors}
+        results = {s.name: s.probe()[:MAX_VERDICT] for s in self.sensors}
         self.led.set(False)
         return results
 

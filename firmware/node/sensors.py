@@ -121,6 +121,13 @@ class Particulate(Streaming):
         self._cycle = now
         self._set_awake(True, now)
 
+    def probe(self) -> str:
+        """While asleep the sensor is silent: judge it by its last awake period."""
+        seen = self._seen
+        if not self.awake and seen is not None and self._clock.ticks_diff(seen, self._woke) >= 0:
+            return "ok"
+        return super().probe()
+
     def sample(self, now: int, values: "dict[str, Any]", flags: "dict[str, list[str]]") -> None:
         """Values of the held duty-cycle sample, else live values, with warming_up/sleeping/sensor_error."""
         held, self._held = self._held, None

@@ -221,6 +221,7 @@ def test_duty_cycle_puts_the_fan_to_sleep_between_samples():
     eq(readings[4]["flags"]["pm25"], ["warming_up"], "at 300 s the fan has just started")
     eq(readings[5]["values"]["pm25"], 8)
     eq(readings[5]["flags"], {})
+    eq(node.reply("self_test")["sensors"]["pms5003"], "ok", "asleep, but it answered while awake")
 
 
 def test_sleep_and_wake_commands():
@@ -321,3 +322,11 @@ def test_a_passive_mode_pms5003_is_polled_once_a_second():
     eq(values, {"pm1": 0, "pm25": 8, "pm10": 8})
     eq(flags["pm25"], ["warming_up"])
     eq(device.commands.count((0xE2, 0)), 4, "one request a second: at 1, 2, 3 and 4 s")
+
+
+def test_long_errors_are_cut_to_fit_a_packet():
+    node = Node(config_error="x" * 600, parts=("pms5003", "bme280", "maxbotix", "rain"))
+    eq(len(node.bodies(HELLO)[0]["config_error"]), 200)
+    node.adapters.append(sensors.Broken("sds011", "init: " + "y" * 600))
+    reply = node.reply("self_test")
+    eq(len(reply["sensors"]["sds011"]), 48)
