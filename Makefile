@@ -32,4 +32,4 @@ bench: setup
 	$(VENV)/python -m tests.bench
 
 clean:
-	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache .hypothesis run
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache .hypothesis run firmware/node_modules

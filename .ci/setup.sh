@@ -23,6 +23,24 @@ if [[ ! -f "$stamp" ]]; then
   touch "$stamp"
 fi
 
+# MicroPython type stubs: one folder per port (both define `machine`), outside the venv's site-packages.
+for port in esp32 rp2; do
+  if [[ ! -f .venv/micropython-stubs/$port/machine.pyi ]]; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+      --target ".venv/micropython-stubs/$port" "micropython-$port-stubs==1.29.0.post1"
+  fi
+done
+
+# The real MicroPython interpreter (WebAssembly) that runs the firmware tests under Node.js.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "error: Node.js >= 16 and npm are needed for the firmware tests: sudo apt-get install nodejs npm" >&2
+  exit 1
+fi
+if [[ ! -d firmware/node_modules || firmware/package-lock.json -nt firmware/node_modules ]]; then
+  npm ci --prefix firmware --no-audit --no-fund --loglevel=error >/dev/null
+  touch firmware/node_modules
+fi
+
 if ! command -v mosquitto >/dev/null 2>&1 && [[ ! -x /usr/sbin/mosquitto ]]; then
   if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
     echo "installing Mosquitto (Debian package; the system service is not started)..."
