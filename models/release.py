@@ -34,7 +34,9 @@ MANIFEST: Final = "MANIFEST.json"
 def private_key_path() -> Path:
     """Where the release key is kept on the signing machine."""
     configured = os.environ.get("EDGE_SIGNING_KEY")
-    return Path(configured) if configured else Path.home() / ".config" / "edge-gateway" / "release-signing.pem"
+    return (
+        Path(configured) if configured else Path.home() / ".config" / "edge-gateway" / "release-signing.pem"
+    )
 
 
 def ensure_key() -> Path:
@@ -44,7 +46,9 @@ def ensure_key() -> Path:
         private.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         PUBLIC_KEY.unlink(missing_ok=True)
         generate_signing_key(private, PUBLIC_KEY)
-        print(f"new release key {private}; commit {PUBLIC_KEY.relative_to(MODELS_DIR.parent)}", file=sys.stderr)
+        print(
+            f"new release key {private}; commit {PUBLIC_KEY.relative_to(MODELS_DIR.parent)}", file=sys.stderr
+        )
     load_private_key(private)  # fail here, clearly, on an unreadable key
     return private
 
@@ -55,7 +59,9 @@ def _up_to_date(manifest: Path, files: list[Path]) -> bool:
         verified = verify_manifest(manifest, PUBLIC_KEY)
     except (ManifestError, ValueError):
         return False
-    wanted = {f.relative_to(manifest.parent).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+    wanted = {
+        f.relative_to(manifest.parent).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest() for f in files
+    }
     return dict(verified.files) == wanted
 
 

@@ -92,7 +92,9 @@ def drain(workdir: Path, n: int) -> Drain:
     outbox = Outbox(workdir / "storage" / "outbox.sqlite3")
     ids = fill(outbox, backlog(n))
     broker = Mosquitto(workdir / "broker").start()
-    publisher = MqttPublisher("bench-gw-drain", outbox, will=Door(TOPICS, load_policy(), {}).gateway_status(False))
+    publisher = MqttPublisher(
+        "bench-gw-drain", outbox, will=Door(TOPICS, load_policy(), {}).gateway_status(False)
+    )
     try:
         with Listener(broker.port, "city/v1/+/bench/gw-drain/events/#") as listener:
             start = time.time()
