@@ -381,7 +381,7 @@ def _probe(held: list[_Transport], options: FlashOptions) -> None:
     deadline = time.monotonic() + options.timeout_s
     while time.monotonic() < deadline and b">>> " not in heard:
         try:
-            held[0].serial.write(b"\r\x03\x03")
+            held[0].serial.write(b"\x00\r\x03\x03")  # 0x00 first: the break then starts a node frame
             heard += _read_for(held[0], 0.3, b">>> ")
             held[0].serial.write(b"\r\x02")  # Ctrl-B: the friendly REPL prints its banner and >>>
             heard += _read_for(held[0], 1.0, b">>> ")
