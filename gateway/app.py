@@ -31,6 +31,7 @@ from gateway.privacy.projection import Location
 from gateway.publish.mqtt import BrokerRejected, MqttPublisher
 from gateway.reload import Trusted
 from gateway.sources.camera import CameraSource
+from gateway.sources.node_link import NodeLink
 from gateway.sources.protocols.base import SensorOptions
 from gateway.sources.protocols.registry import get_protocol
 from gateway.sources.serial import SerialSource, SerialSpec, SourceOutput
@@ -48,6 +49,7 @@ def serial_spec(sensor: SensorConfig, time_scale: float = 1.0) -> SerialSpec:
     protocol = get_protocol(sensor.type)
     poll_s = sensor.poll_s or protocol.poll_period_s
     default_offline = max(10.0, 3 * poll_s, 60.0 * sensor.working_period_min + 10)
+    link = NodeLink(sensor.id, sensor.node_id) if sensor.type == "node" else None
     spec = SerialSpec(
         source=sensor.id,
         port=sensor.port,
@@ -56,6 +58,7 @@ def serial_spec(sensor: SensorConfig, time_scale: float = 1.0) -> SerialSpec:
         poll_s=poll_s,
         warmup_s=protocol.warmup_s if sensor.warmup_s is None else sensor.warmup_s,
         offline_after_s=sensor.offline_after_s or default_offline,
+        link=link,
     )
     return scale_durations(spec, 1.0 / time_scale)
 
@@ -76,6 +79,21 @@ class ReadingDetector(Protocol):
     def on_reading(self, reading: Reading, humidity: float | None = None) -> list[Event]:
         """The events this reading causes."""
         ...
+
+
+class ByKeys:
+    """A sensor node's detectors: level readings to the flood detector, everything else to air quality."""
+
+    def __init__(self, air: ReadingDetector, flood: ReadingDetector | None) -> None:
+        self.air, self.flood = air, flood
+
+    def on_reading(self, reading: Reading, humidity: float | None = None) -> list[Event]:
+        """Route by the reading's keys (the node link sends one reading per sensor group)."""
+        if "distance_mm" in reading.values or "no_target" in reading.flags:
+            return [] if self.flood is None else self.flood.on_reading(reading, humidity)
+        if not reading.values.keys() & {"pm1", "pm25", "pm10", "co2"}:
+            return []  # climate or rain only: used as a humidity source, no detector of its own yet
+        return self.air.on_reading(reading, humidity)
 
 
 class Gateway:
@@ -268,7 +286,7 @@ class Gateway:
     def _humidity_for(self, reading: Reading) -> float | None:
         if "humidity" in reading.values:
             return reading.values["humidity"]
-        paired = self._humidity_from.get(reading.source)
+        paired = self._humidity_from.get(reading.source) or reading.source  # a node's own BME280
         latest = self._latest_humidity.get(paired) if paired else None
         if latest is None or reading.time - latest.time > self._humidity_max_age:
             return None

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from gateway.admin import add_commands
 from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.flash import flash
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 err = Console(stderr=True)
@@ -107,6 +108,7 @@ def watch(
 
 
 add_commands(app)
+app.command("flash")(flash)
 
 if __name__ == "__main__":
     app()

@@ -146,20 +146,28 @@ class SensorConfig(Strict):
         None, gt=0, le=10_000, description="Water-level sensors: height of the sensor above the dry reference"
     )
     levels: FloodLevels | None = Field(None, description="Water-level sensors: depths that raise events")
+    node_id: str | None = Field(
+        None, pattern=r"^[a-z0-9_-]{1,32}$", description="Sensor nodes: the id the node must report"
+    )
 
     @model_validator(mode="after")
     def _water_level_settings(self) -> SensorConfig:
-        water = self.type == "maxbotix"
-        if water and (self.mount_height_mm is None or self.levels is None):
+        required, allowed = self.type == "maxbotix", self.type in ("maxbotix", "node")
+        given = self.mount_height_mm is not None or self.levels is not None
+        if required and (self.mount_height_mm is None or self.levels is None):
             raise ValueError("a maxbotix sensor needs mount_height_mm and levels {watch, warning, alarm}")
-        if not water and (self.mount_height_mm is not None or self.levels is not None):
-            raise ValueError("mount_height_mm and levels apply to water-level sensors (type: maxbotix) only")
+        if given and not allowed:
+            raise ValueError("mount_height_mm and levels apply to water-level sensors (maxbotix, node) only")
+        if given and (self.mount_height_mm is None or self.levels is None):
+            raise ValueError("give both mount_height_mm and levels for a node's level sensor")
         if (
             self.levels is not None
             and self.mount_height_mm is not None
             and self.levels.alarm >= self.mount_height_mm
         ):
             raise ValueError("the alarm depth must be below the sensor (less than mount_height_mm)")
+        if self.node_id is not None and self.type != "node":
+            raise ValueError("node_id applies to type: node only")
         return self
 
     @field_validator("type")

@@ -30,6 +30,9 @@ UNITS: Mapping[str, str] = MappingProxyType(
         "humidity": "%RH",
         "distance_mm": "mm",  # range from a water-level sensor to the surface below it
         "depth_mm": "mm",  # water depth above the dry reference
+        "pressure": "hPa",
+        "rain_mm": "mm",  # rain in the node's reporting interval
+        "rain_rate_mm_h": "mm/h",
     }
 )
 

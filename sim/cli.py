@@ -10,11 +10,13 @@ from typing import Annotated
 
 import typer
 
+from sim.board import board
 from sim.scenario import ScenarioError, list_scenarios, load_scenario, scenario_path
 from sim.site import SimulatedSite
 from sim.video.cli import app as video_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app.command("board")(board)
 app.add_typer(video_app, name="video", help="Simulated cameras: rendered scenes as files or MJPEG over HTTP")
 
 

@@ -26,7 +26,8 @@ from datetime import datetime
 from types import MappingProxyType
 
 from gateway.messages import Event, JsonValue, utc_now
-from gateway.sources.protocols.node import COMMAND, Info, NodePacket, NodeSample, encode_packet
+from gateway.sources.protocols.base import Ack, Sample
+from gateway.sources.protocols.node import COMMAND, Info, NodePacket, NodeSample, encode_packet, split_sample
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,16 @@ class NodeLink:
         self._results: OrderedDict[int, CommandResult] = OrderedDict()
 
     # --- node -> gateway -------------------------------------------------------------------------
+
+    def accept(self, item: Sample | Ack) -> tuple[list[Event], list[Sample]]:
+        """The transport's hook: events this item raises, and the samples to turn into readings
+        (one per sensor group, so one group's warm-up never hides another's values)."""
+        if not isinstance(item, NodeSample | Info):
+            return [], [item] if isinstance(item, Sample) else []
+        update = self.on_packet(item)
+        if not update.accept or not isinstance(item, NodeSample):
+            return update.events, []
+        return update.events, list(split_sample(item).values())
 
     def on_packet(self, packet: NodePacket, now: datetime | None = None) -> LinkUpdate:
         """Update the state from one packet; the events it causes, and whether to use its contents."""

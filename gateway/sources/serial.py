@@ -17,12 +17,20 @@ from typing import Protocol, cast
 
 import serial
 
-from gateway.messages import Reading, SourceHealth, SourceStatus, utc_now
+from gateway.messages import Event, Reading, SourceHealth, SourceStatus, utc_now
 from gateway.sources.protocols.base import Ack, FrameError, Sample, SensorOptions, SensorProtocol
 
 log = logging.getLogger(__name__)
 
-SourceOutput = Reading | SourceStatus
+SourceOutput = Reading | SourceStatus | Event
+
+
+class PacketLink(Protocol):
+    """Per-device link state for protocols that carry more than readings (sensor nodes)."""
+
+    def accept(self, item: Sample | Ack) -> tuple[list[Event], list[Sample]]:
+        """Events this decoded item raises, and the samples to pass on as readings."""
+        ...
 
 
 class ByteStream(Protocol):
@@ -60,6 +68,7 @@ class SerialSpec:
     poll_s: float
     warmup_s: float
     offline_after_s: float  # silence on an open port after which the source counts as offline
+    link: PacketLink | None = None  # sensor nodes: sequence, reboots, groups of values
 
 
 class SerialSource:
@@ -170,12 +179,20 @@ class SerialSource:
                 log.debug("source %s: %s (%s)", self.spec.source, item, item.raw[:16].hex(" "))
                 continue
             got = True
-            if isinstance(item, Ack):
+            events, samples = self.spec.link.accept(item) if self.spec.link else ([], _samples(item))
+            for event in events:
+                self._sink(event)
+            if isinstance(item, Ack) and not samples:
                 continue
             self._frames_ok += 1
             self._set_online(True, "frames arriving")
-            flags = item.flags | ({"warming_up"} if warming else set())
-            reading = Reading(self.spec.source, utc_now(), item.values, frozenset(flags))
-            self._last_reading = reading
-            self._sink(reading)
+            for sample in samples:
+                flags = sample.flags | ({"warming_up"} if warming else set())
+                reading = Reading(self.spec.source, utc_now(), sample.values, frozenset(flags))
+                self._last_reading = reading
+                self._sink(reading)
         return got
+
+
+def _samples(item: Sample | Ack) -> list[Sample]:
+    return [item] if isinstance(item, Sample) else []

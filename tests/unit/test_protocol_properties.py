@@ -251,12 +251,12 @@ def test_gateway_pms_and_mhz19_commands_parse_in_sim() -> None:
 
 
 def test_registry_knows_every_type() -> None:
-    assert set(PROTOCOLS) == {"sds011", "pms5003", "pms5003t", "mhz19", "maxbotix"}
+    assert set(PROTOCOLS) == {"sds011", "pms5003", "pms5003t", "mhz19", "maxbotix", "node"}
     for name, proto in PROTOCOLS.items():
         assert proto.type == name
         assert get_protocol(name) is proto
 
 
 def test_registry_unknown_type_lists_known_ones() -> None:
-    with pytest.raises(KeyError, match="mhz19, pms5003, pms5003t, sds011"):
+    with pytest.raises(KeyError, match="maxbotix, mhz19, node, pms5003, pms5003t, sds011"):
         get_protocol("sds021")

@@ -5,13 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from gateway.sources.protocols import maxbotix, mhz19, pms5003, sds011
+from gateway.sources.protocols import maxbotix, mhz19, node, pms5003, sds011
 from gateway.sources.protocols.base import SensorProtocol
 
 PROTOCOLS: Mapping[str, SensorProtocol] = MappingProxyType(
     {
         p.type: p
-        for p in (sds011.PROTOCOL, pms5003.PROTOCOL, pms5003.PROTOCOL_T, mhz19.PROTOCOL, maxbotix.PROTOCOL)
+        for p in (
+            sds011.PROTOCOL,
+            pms5003.PROTOCOL,
+            pms5003.PROTOCOL_T,
+            mhz19.PROTOCOL,
+            maxbotix.PROTOCOL,
+            node.PROTOCOL,
+        )
     }
 )
 
