@@ -111,10 +111,14 @@ class SiteRun:
         return [e for e in self.recorder.events() if e.get("actor") == actor]
 
 
+NOWCAST_HORIZON_S = 1800.0  # a nowcast may rightly announce a level up to 30 min before it is reached
+
+
 def _matches(expected: ExpectedEvent, event: dict[str, Any], t: float) -> bool:
     if event["type"] != expected.type or event["source"] != expected.source:
         return False
-    if abs(t - expected.t) > expected.tolerance_s:
+    early = NOWCAST_HORIZON_S if event["data"].get("trigger") == "nowcast" else expected.tolerance_s
+    if not expected.t - early <= t <= expected.t + expected.tolerance_s:
         return False
     return all(event["data"].get(k) == v for k, v in expected.data.items() if k in ("band", "level"))
 
