@@ -1,0 +1,163 @@
+"""The fall detector turns frames into fall.detected -> fall.confirmed -> fall.recovered, and nothing else.
+
+Scenarios on synthetic 160 x 120 frames at 10 fps (a body drawn as an ellipse that pivots about the
+feet, on a floor and wall with sensor noise), run through the real background subtraction,
+tracking and silhouette features. The fall model is a fake with behaviour, not a mock: it reads the
+window the detector hands it and says "fall" when the centroid dropped faster than 0.8 standing
+heights per second and the person ends low and near the floor, so these tests pin the detector's
+state machine and payloads, not the trained model (tests/integration/test_fall_video.py runs that).
+
+1. Walk, fall, lie 15 s, get up: detected just after the fall, confirmed 10 s later, recovered.
+2. Lie down on a bed slowly, on purpose: no event at all.
+3. A fall with recovery before confirm_s: detected, then recovered, never confirmed.
+4. Payloads carry camera, zone, confidence, time of fall, fall id and model; no image data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import cv2
+import numpy as np
+import pytest
+
+from gateway.inference.fall import FALL_CONFIRMED, FALL_DETECTED, FALL_RECOVERED, FallDetector, FallSettings
+from gateway.inference.regions import Regions
+from gateway.inference.silhouette import FEATURES, WINDOW_STEPS
+from gateway.messages import Event, Frame, ModelRef, dump_json, event_to_json
+
+W, H, FPS = 160, 120, 10.0
+START = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
+FLOOR_Y = 100.0
+BED = (90, 78, 150, 88)  # x0, y0, x1, y1: a bed whose top is 22 px above the floor line
+SPEED, HEIGHT, LAST = (
+    FEATURES.index("vertical_speed"),
+    FEATURES.index("height_ratio"),
+    FEATURES.index("centroid_height"),
+)
+
+
+class RuleModel:
+    """A fake fall model: a fast drop of the centroid ending low and near the floor."""
+
+    ref = ModelRef("fall", "fake00000000")
+
+    def score(self, windows: np.ndarray) -> np.ndarray:
+        rows = windows.reshape(len(windows), WINDOW_STEPS, len(FEATURES))
+        fast = rows[:, -20:, SPEED].min(axis=1) < -0.8
+        low = (rows[:, -1, HEIGHT] < 0.6) & (rows[:, -1, LAST] < 0.25)
+        return (fast & low).astype(np.float32) * 0.9
+
+
+Pose = tuple[float, float, float]  # x of the feet, y of the feet, tilt from upright in degrees
+
+
+def draw(pose: Pose, rng: np.random.Generator, bed: bool) -> np.ndarray:
+    img = np.full((H, W, 3), (90, 110, 130), np.uint8)
+    img[:50] = (185, 190, 200)
+    if bed:
+        cv2.rectangle(img, BED[:2], BED[2:], (70, 50, 40), -1)
+    x, y, tilt = pose
+    a, half = math.radians(tilt), 30.0
+    centre = (x + math.sin(a) * half, y - math.cos(a) * half)
+    cv2.ellipse(
+        img, (round(centre[0]), round(centre[1])), (round(half), 8), 90 - tilt, 0, 360, (40, 60, 170), -1
+    )
+    return np.clip(img + rng.normal(0, 2.0, img.shape), 0, 255).astype(np.uint8)
+
+
+Script = Callable[[float], Pose]
+
+
+def fall_script(down_s: float) -> Script:
+    """Walk right for 4 s, fall in 0.7 s (accelerating), lie ``down_s``, get up in 2 s, stand."""
+
+    def pose(t: float) -> Pose:
+        if t < 4.0:
+            return 20 + 8 * t, FLOOR_Y, 0.0
+        if t < 4.7:
+            return 52, FLOOR_Y, 88 * ((t - 4.0) / 0.7) ** 2
+        if t < 4.7 + down_s:
+            return 52, FLOOR_Y, 88.0
+        return 52, FLOOR_Y, 88 * max(0.0, 1 - (t - 4.7 - down_s) / 2.0)
+
+    return pose
+
+
+def bed_script(t: float) -> Pose:
+    """Walk to the bed, then lie down on it over 4 s (feet rise to the bed top as the body tilts)."""
+    if t < 4.0:
+        return 20 + 15 * t, FLOOR_Y, 0.0
+    s = min(1.0, (t - 4.0) / 4.0)
+    return 80 + 12 * s, FLOOR_Y - 20 * s, 88 * s
+
+
+def frames(script: Script, seconds: float, bed: bool = False) -> Iterator[Frame]:
+    rng = np.random.default_rng(7)
+    for i in range(int(seconds * FPS)):
+        t = i / FPS
+        # The empty room first (the body drawn off-frame), so the background is learnt.
+        image = draw((-100.0, FLOOR_Y, 0.0), rng, bed) if t < 2 else draw(script(t - 2), rng, bed)
+        yield Frame("hall-cam", START + timedelta(seconds=t), image, i)
+
+
+def run(script: Script, seconds: float, bed: bool = False) -> list[Event]:
+    left, right = [(0, 0), (0.75, 0), (0.75, 1), (0, 1)], [(0.75, 0), (1, 0), (1, 1), (0.75, 1)]
+    zones = Regions(zones=[("hall", left), ("window", right)])
+    detector = FallDetector("hall-cam", FallSettings(), zones, RuleModel())
+    return [event for frame in frames(script, seconds, bed) for event in detector.on_frame(frame)]
+
+
+def seconds_after_start(event: Event) -> float:
+    return (event.time - START).total_seconds()
+
+
+def test_fall_is_detected_confirmed_and_recovered() -> None:
+    events = run(fall_script(down_s=15.0), 28.0)
+    assert [e.type for e in events] == [FALL_DETECTED, FALL_CONFIRMED, FALL_RECOVERED]
+    detected, confirmed, recovered = events
+    fall_end = 2.0 + 4.7
+    assert fall_end <= seconds_after_start(detected) <= fall_end + 1.0
+    assert seconds_after_start(confirmed) - seconds_after_start(detected) == pytest.approx(10.0, abs=0.11)
+    assert 2.0 + 4.7 + 15.0 <= seconds_after_start(recovered) <= 2.0 + 4.7 + 15.0 + 2.0 + 2.5
+    time_of_fall = datetime.fromisoformat(str(detected.data["time_of_fall"]))
+    assert 2.0 + 4.0 <= (time_of_fall - START).total_seconds() <= fall_end + 0.2
+    assert {e.data["fall_id"] for e in events} == {detected.id}
+    assert detected.data["zone"] == "hall"
+    assert recovered.data["confirmed"] is True
+    assert float(str(recovered.data["down_s"])) >= 15.0
+
+
+def test_getting_up_before_confirmation_is_recovered_but_not_confirmed() -> None:
+    events = run(fall_script(down_s=4.0), 16.0)
+    assert [e.type for e in events] == [FALL_DETECTED, FALL_RECOVERED]
+    assert events[1].data["confirmed"] is False
+
+
+def test_lying_down_on_a_bed_on_purpose_raises_nothing() -> None:
+    assert run(bed_script, 20.0, bed=True) == []
+
+
+def test_payloads_hold_no_image_data() -> None:
+    events = run(fall_script(down_s=12.0), 22.0)
+    assert events
+    for event in events:
+        assert set(event.data) <= {
+            "camera",
+            "zone",
+            "confidence",
+            "time_of_fall",
+            "fall_id",
+            "down_s",
+            "confirmed",
+        }
+        assert all(isinstance(v, str | int | float | bool) or v is None for v in event.data.values())
+        payload = event_to_json(event, "site", "gw")
+        assert payload["model"] == {"name": "fall", "version": "fake00000000"}
+        text = dump_json(payload).decode()
+        assert len(text) < 600
+        assert not any(word in text for word in ("box", "image", "pixel", "crop", "mask", "base64"))
+        assert json.loads(text)["data"]["camera"] == "hall-cam"
