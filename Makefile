@@ -22,11 +22,13 @@ models:
 	@.ci/setup.sh --models
 	$(VENV)/python -m models.air_quality.train
 	$(VENV)/python -m models.flood.train
+	$(VENV)/python -m models.fall.train
 	$(VENV)/python -m models.release
 
 # Scores the detectors on evaluation-only real data in ../shared/datasets (never used to train or tune).
 eval: setup
 	$(VENV)/python -m models.flood.evaluate_events
+	$(VENV)/python -m models.fall.evaluate
 
 bench: setup
 	$(VENV)/python -m tests.bench
