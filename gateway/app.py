@@ -20,12 +20,13 @@ from gateway.commands import CommandRefused, SeenCommands, verify_command, write
 from gateway.config import CameraConfig, GatewayConfig, SensorConfig, is_loopback
 from gateway.events import status_event
 from gateway.inference.air_quality import AirQualityDetector, AirQualitySettings
+from gateway.inference.fall import FallDetector, FallSettings
 from gateway.inference.flood import FloodDetector, FloodSettings
-from gateway.inference.slots import CorrectorSlot, NowcasterSlot
+from gateway.inference.slots import CorrectorSlot, FallModelSlot, NowcasterSlot
 from gateway.inference.tamper import TamperDetector, TamperSettings
 from gateway.messages import Event, JsonValue, Publication, Reading, SourceStatus, utc_now
 from gateway.outbox import Outbox
-from gateway.pipeline import CameraPipeline, camera_regions, camera_spec
+from gateway.pipeline import CameraPipeline, FrameDetector, camera_regions, camera_spec
 from gateway.privacy.door import Door
 from gateway.privacy.projection import Location
 from gateway.publish.mqtt import BrokerRejected, MqttPublisher
@@ -113,6 +114,8 @@ class Gateway:
         self.corrector = CorrectorSlot(trusted.models.value.corrector)
         nowcaster = trusted.models.value.nowcaster
         self.nowcaster = NowcasterSlot(nowcaster) if nowcaster is not None else None
+        fall_model = trusted.models.value.fall
+        self.fall_model = FallModelSlot(fall_model) if fall_model is not None else None
         self.outbox = Outbox(config.storage / "outbox.sqlite3")
         client_id = config.mqtt.client_id or f"{config.site}-{config.gateway}"
         self.publisher = MqttPublisher(client_id, self.outbox, will=self.door.gateway_status(online=False))
@@ -157,7 +160,16 @@ class Gateway:
         tamper = TamperDetector(
             camera.id, scale_durations(TamperSettings(), 1.0 / self.config.sim_time_scale), regions
         )
-        return CameraPipeline(source, [tamper], self._from_camera)
+        detectors: list[FrameDetector] = [tamper]
+        if camera.fall.enabled and self.fall_model is not None:
+            # Not time-scaled: simulated cameras stream in real time whatever the sensors' pace.
+            fall = FallSettings(confirm_s=camera.fall.confirm_s)
+            detectors.append(FallDetector(camera.id, fall, regions, self.fall_model))
+        elif camera.fall.enabled:
+            log.warning(
+                "camera %s: no fall model in the signed models manifest; fall detection off", camera.id
+            )
+        return CameraPipeline(source, detectors, self._from_camera)
 
     def _from_camera(self, item: Event | SourceStatus) -> None:
         """From a camera's thread: queue it, waiting (bounded) rather than dropping an event."""
@@ -273,6 +285,8 @@ class Gateway:
             self.corrector.current = models.corrector
             if self.nowcaster is not None and models.nowcaster is not None:
                 self.nowcaster.current = models.nowcaster
+            if self.fall_model is not None and models.fall is not None:
+                self.fall_model.current = models.fall
 
     def _detect(self, item: SourceOutput | Event) -> list[Event]:
         if isinstance(item, Event):  # decided inside a camera pipeline

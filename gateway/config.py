@@ -37,6 +37,13 @@ class Zone(Strict):
         return polygon
 
 
+class FallConfig(Strict):
+    """Fall detection on one camera (events fall.detected, fall.confirmed, fall.recovered)."""
+
+    enabled: bool = Field(True, description="Run the fall detector on this camera")
+    confirm_s: float = Field(10.0, gt=0, le=600, description="Still down this long: fall.confirmed")
+
+
 class CameraConfig(Strict):
     """One camera: analysed on this device; no pixel ever leaves it."""
 
@@ -50,6 +57,7 @@ class CameraConfig(Strict):
     realtime: bool = Field(
         True, description="Files: play at their own frame rate (false: as fast as possible)"
     )
+    fall: FallConfig = Field(default_factory=FallConfig)
 
     @field_validator("masks")
     @classmethod

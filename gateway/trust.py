@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from gateway.inference.fall import MODEL_FILE as FALL_FILE
+from gateway.inference.fall import OnnxFallModel
+from gateway.inference.fall import load_signed as load_fall_model
 from gateway.inference.humidity import OnnxHumidityCorrector, default_model_dir, load_signed
 from gateway.inference.nowcast import MODEL_FILE as NOWCAST_FILE
 from gateway.inference.nowcast import OnnxNowcaster
@@ -50,11 +53,13 @@ class ModelSet:
 
     corrector: OnnxHumidityCorrector
     nowcaster: OnnxNowcaster | None  # None when the manifest lists no nowcast model
+    fall: OnnxFallModel | None = None  # None when the manifest lists no fall model
 
     def refs(self) -> list[ModelRef]:
         """Name and version of each model, for the audit log."""
         models: list[OnnxHumidityCorrector | OnnxNowcaster | None] = [self.corrector, self.nowcaster]
-        return [m.model for m in models if m is not None]
+        refs = [m.model for m in models if m is not None]
+        return refs + ([self.fall.ref] if self.fall is not None else [])
 
 
 def load_models(public_key: Path = DEFAULT_PUBLIC_KEY, models_dir: Path | None = None) -> Loaded[ModelSet]:
@@ -63,7 +68,9 @@ def load_models(public_key: Path = DEFAULT_PUBLIC_KEY, models_dir: Path | None =
     try:
         verified = verify_manifest(manifest, public_key, kind="models")
         nowcaster = load_nowcaster(verified) if NOWCAST_FILE.as_posix() in verified.files else None
-        return Loaded(ModelSet(load_signed(verified), nowcaster), verified.version, verified.sha256)
+        fall = load_fall_model(verified) if FALL_FILE in verified.files else None
+        models = ModelSet(load_signed(verified), nowcaster, fall)
+        return Loaded(models, verified.version, verified.sha256)
     except (ManifestError, SigningKeyError, ModelIntegrityError) as exc:
         raise Untrusted("model", f"models refused: {exc}") from exc
 

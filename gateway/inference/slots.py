@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gateway.inference.correction import PmCorrector
+from gateway.inference.fall import FallModel, FloatArray
 from gateway.inference.nowcast import Nowcaster
 from gateway.messages import ModelRef
 
@@ -41,3 +42,19 @@ class NowcasterSlot:
     ) -> tuple[float, float]:
         """P(crossing within 15 min), P(within 30 min) from the current model."""
         return self.current.crossing_probabilities(times_s, depths_mm, threshold_mm)
+
+
+class FallModelSlot:
+    """A fall model that can be replaced while every camera's fall detector holds on to it."""
+
+    def __init__(self, current: FallModel) -> None:
+        self.current = current
+
+    @property
+    def ref(self) -> ModelRef:
+        """The current model's name and version."""
+        return self.current.ref
+
+    def score(self, windows: FloatArray) -> FloatArray:
+        """Fall probability per window from the current model."""
+        return self.current.score(windows)
