@@ -208,7 +208,10 @@ class Renderer:
         radii = np.repeat([c.radius for c in parts], 2) * self.camera.focal_px / depth * 1.1
         for i in range(len(parts)):
             _draw_capsule(shadow, uv[2 * i], uv[2 * i + 1], radii[2 * i], radii[2 * i + 1])
-        return _rect(uv, radii, self.camera, pad=14)
+        x0, y0, x1, y1 = rect = _rect(uv, radii, self.camera, pad=14)
+        # A shadow cast wholly outside the view (lamp low behind a person at the frame's edge)
+        # clips to an empty window, which cv2.GaussianBlur refuses.
+        return rect if x1 > x0 and y1 > y0 else None
 
     # --- the frame -----------------------------------------------------------------------------
 

@@ -97,3 +97,13 @@ def test_furniture_hides_part_of_a_person_behind_it() -> None:
     (fall,) = r.events
     p = _truth_at(r, fall.impact_t + 1.0).people[0]
     assert p.visible and 0.1 < p.visible_fraction < 0.9
+
+
+def test_a_shadow_cast_wholly_outside_the_view_renders() -> None:
+    # Regression: at 320 x 240, fall seed 73 casts its shadow past the frame's edge at t = 3 s,
+    # which clipped to an empty window and made cv2.GaussianBlur raise.
+    scene = random_scene(73, "fall")
+    scene = replace(scene, camera=replace(scene.camera, resolution=(320, 240), fps=10.0))
+    image, truth = Renderer(scene).render(3.0, 30)
+    assert image.shape == (240, 320, 3)
+    assert truth.index == 30
