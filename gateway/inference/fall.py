@@ -249,7 +249,9 @@ class FallDetector:
         dt = 0.1 if self._last is None else max(now - self._last, 1e-3)
         self._last = now
         height, width = frame.image.shape[:2]
-        tracks = self._tracker.update(self._locator.locate(frame.image, dt, self._keep(now)), now, height)
+        analysed = self._zones.keep(width, height) if self._zones.masks else None
+        found = self._locator.locate(frame.image, dt, self._keep(now), analysed)
+        tracks = self._tracker.update(found, now, height)
         for gone in self._tracker.dropped:
             person = self._people.pop(gone.id, None)
             if person is not None and person.state.active:

@@ -81,9 +81,13 @@ class PersonDetection:
 class PersonLocator(Protocol):
     """Finds people in one camera's frames; keeps per-camera state (one instance per camera)."""
 
-    def locate(self, image: Image, dt_s: float, keep: Sequence[Box] = ()) -> list[PersonDetection]:
+    def locate(
+        self, image: Image, dt_s: float, keep: Sequence[Box] = (), analysed: Mask | None = None
+    ) -> list[PersonDetection]:
         """People in ``image`` (BGR), ``dt_s`` after the previous frame; ``keep``: boxes (image
-        pixels) where people are known to be, which must not fade into the background."""
+        pixels) where people are known to be, which must not fade into the background;
+        ``analysed``: True where pixels are analysed, at image size (None: all of them; the
+        rest is privacy-masked, black and never a person)."""
         ...
 
 
@@ -140,12 +144,21 @@ class BackgroundLocator:
         self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 9))  # tall: joins a body's parts
 
-    def foreground(self, image: Image, dt_s: float, keep: Sequence[Box] = ()) -> Mask:
-        """The cleaned foreground mask at working resolution; learns outside ``keep`` (image pixels)."""
+    def foreground(
+        self, image: Image, dt_s: float, keep: Sequence[Box] = (), analysed: Mask | None = None
+    ) -> Mask:
+        """The cleaned foreground mask at working resolution; learns outside ``keep`` (image pixels).
+
+        ``analysed`` (image size, True where not privacy-masked) only changes the global-change
+        guard: the foreground fraction is measured over the analysed area, since masked pixels are
+        black and never foreground, and would otherwise dilute the fraction until the guard can
+        never trip (half the frame masked: 60 % of the frame is more than the analysed half).
+        """
         height, width = image.shape[:2]
         scale = min(1.0, self.settings.work_width / width)
         size = (round(width * scale), round(height * scale))
         small = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
+        area = None if analysed is None else _analysed_at(analysed, size)
         self._frames += 1
         if self._frames <= self.settings.warmup_frames:
             raw = self._mog.apply(small, learningRate=-1.0)
@@ -153,7 +166,7 @@ class BackgroundLocator:
             raw = self._mog.apply(small, learningRate=0.0)
             self._learn(small, dt_s, [_scaled(b, scale, small.shape) for b in keep])
         fg = (raw == MOG2_FOREGROUND).astype(np.uint8)
-        if fg.mean() > self.settings.max_foreground:
+        if _fraction(fg, area) > self.settings.max_foreground:
             self._mog.apply(small, learningRate=1.0)  # a new scene: start again from this frame
             return np.zeros(fg.shape, dtype=np.bool_)
         fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, self._open)
@@ -174,15 +187,34 @@ class BackgroundLocator:
                 small[rows, cols] = np.clip(patch, 0, 255).astype(np.uint8)
         self._mog.apply(small, learningRate=rate)
 
-    def locate(self, image: Image, dt_s: float, keep: Sequence[Box] = ()) -> list[PersonDetection]:
+    def locate(
+        self, image: Image, dt_s: float, keep: Sequence[Box] = (), analysed: Mask | None = None
+    ) -> list[PersonDetection]:
         """People in ``image`` as merged foreground blobs, largest first."""
-        fg = self.foreground(image, dt_s, keep)
+        fg = self.foreground(image, dt_s, keep, analysed)
         scale = image.shape[1] / fg.shape[1]
         found = [
             PersonDetection(Box(x0 * scale, y0 * scale, (x1 - x0) * scale, (y1 - y0) * scale), 1.0, mask)
             for (x0, y0, x1, y1), mask in blobs(fg, self.settings)
         ]
         return sorted(found, key=lambda d: -d.box.w * d.box.h)
+
+
+def _analysed_at(analysed: Mask, size: tuple[int, int]) -> Mask:
+    """The analysed area at working ``size``: a working pixel counts only if all it covers does
+    (INTER_AREA mixes neighbours, so a pixel touching the mask is partly black)."""
+    if analysed.shape[::-1] != size:
+        shrunk = cv2.resize(analysed.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        return np.asarray(shrunk >= 1.0 - 1e-6, np.bool_)
+    return analysed
+
+
+def _fraction(fg: npt.NDArray[np.uint8], area: Mask | None) -> float:
+    """Share of the analysed ``area`` (all of ``fg`` for None) that is foreground."""
+    if area is None:
+        return float(fg.mean())
+    count = int(area.sum())
+    return float(fg[area].sum()) / count if count else 0.0
 
 
 def _scaled(box: Box, scale: float, shape: tuple[int, ...]) -> tuple[slice, slice]:
@@ -408,9 +440,11 @@ class OnnxPersonLocator:
         self._model = model
         self._background = background
 
-    def locate(self, image: Image, dt_s: float, keep: Sequence[Box] = ()) -> list[PersonDetection]:
+    def locate(
+        self, image: Image, dt_s: float, keep: Sequence[Box] = (), analysed: Mask | None = None
+    ) -> list[PersonDetection]:
         """People in ``image`` (BGR) above the manifest's score threshold, after NMS."""
-        fg = self._background.foreground(image, dt_s, keep) if self._background is not None else None
+        fg = None if self._background is None else self._background.foreground(image, dt_s, keep, analysed)
         tensor, (sx, sy, px, py) = preprocess(image, self.manifest.input)
         boxes, scores, kpts = decode(self._model.run(tensor), self.manifest.output, self.manifest.input.size)
         good = np.flatnonzero(scores >= self.manifest.thresholds.score)
