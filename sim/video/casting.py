@@ -19,6 +19,7 @@ from sim.video.scene import Furniture, Room, Step
 from sim.video.world import door_points, free, path_clear
 
 FALL_REACH_M = {"forward": 1.8, "backward": 1.3, "sideways": 1.2, "collapse": 0.9}
+LIE_FLOOR_AS = "backward"  # lying back on the floor needs the room a backward fall needs
 
 
 class Stage(Protocol):
@@ -99,6 +100,27 @@ class Actor:
                 return True
         return False
 
+    def lie_floor(self) -> bool:
+        """Lie down on free floor in view on purpose (to exercise, to look under something)."""
+        for _ in range(30):
+            p = self.stage.spot(self.height, margin=0.6)
+            if p is None or not path_clear(self.stage.room, self.pos, p):
+                continue
+            heading = float(self.rng.uniform(-math.pi, math.pi))
+            if self._lands_clear(LIE_FLOOR_AS, p, heading, 1):
+                self.steps += [
+                    Step("walk", target=p),
+                    Step("turn", heading_deg=math.degrees(heading)),
+                    Step("lie_floor", seconds=_r(self.rng, 3.0, 15.0)),
+                ]
+                self.pos = p
+                return True
+        return False
+
+    def lie_somewhere(self) -> bool:
+        """Lie down on purpose: on a bed or sofa if there is one, else sometimes on the floor."""
+        return self.lie() or (self.rng.uniform() < 0.4 and self.lie_floor())
+
     def bend(self) -> bool:
         """Bend to pick something up."""
         self.steps.append(Step("bend", seconds=_r(self.rng, 0.3, 2.0)))
@@ -136,11 +158,11 @@ class Actor:
             self.bend,
             self.crouch,
             self.stand,
-            self.lie,
+            self.lie_somewhere,
         ]
         if self.rng.uniform() < lie_bias:
             self.walk()
-            self.lie()
+            self.lie_somewhere()
         for _ in range(count):
             if not self.present:
                 return

@@ -1,12 +1,14 @@
 """Random scenes for training and held-out evaluation: `random_scene(seed, kind)`.
 
 Everything varies with the seed: room size, colours and floor pattern, furniture and its place,
-camera position, height (2.0-3.4 m), tilt, field of view, frame rate and noise, lighting (steady,
-dimming, a lamp switched off or on, dark), one or two people of 1.2-2.0 m with any girth, speed
-and clothing (a quarter of them in low contrast to their surroundings), and a script of everyday
-activities. A "fall" scene has one fall of a random kind inside the view, landing on free floor,
-after which the person stays down or gets up; an "adl" scene has none, but often a lie-down on a
-bed or sofa. Seeds below HELD_OUT_FROM are for training; from it on, for held-out scoring.
+camera position, height (2.0-3.4 m looking down, or a quarter at 0.8-1.3 m looking nearly level),
+tilt, field of view, frame rate and noise, lighting (steady, dimming, a lamp switched off or on,
+dark), one or two people of 1.2-2.0 m with any girth, speed and clothing (a quarter of them in low
+contrast to their surroundings), and a script of everyday activities. A "fall" scene has one fall
+of a random kind inside the view, landing on free floor, after which the person stays down or gets
+up; an "adl" scene has none, but often a lie-down on purpose -- on a bed or sofa, or on the floor
+-- at a pace from easing down to dropping. Seeds below HELD_OUT_FROM are for training; from it
+on, for held-out scoring.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from sim.video.world import door_centre, free
 
 HELD_OUT_FROM = 10_000
 KINDS = ("fall", "adl")
+LEVEL_CAMERAS = 0.25  # share of cameras at 0.8-1.3 m looking nearly level; the rest hang at 2-3.4 m
 SKIN: tuple[Color, ...] = ((150, 180, 225), (120, 150, 200), (90, 120, 170), (60, 85, 125), (45, 60, 95))
 HAIR: tuple[Color, ...] = ((30, 35, 40), (40, 60, 90), (70, 110, 150), (200, 200, 200), (60, 60, 60))
 
@@ -115,11 +118,15 @@ def _camera(rng: np.random.Generator, room: Room) -> CameraSpec:
     target = (w / 2 + float(rng.uniform(-0.5, 0.5)), d * float(rng.uniform(0.45, 0.65)))
     height = float(rng.uniform(2.0, min(3.4, room.ceiling_m - 0.1)))
     dist = math.dist((x, y), target)
-    tilt = math.degrees(math.atan2(height - 0.6, dist)) + float(rng.uniform(-4.0, 10.0))
+    tilt = float(
+        np.clip(math.degrees(math.atan2(height - 0.6, dist)) + float(rng.uniform(-4.0, 10.0)), 12, 70)
+    )
+    if rng.uniform() < LEVEL_CAMERAS:  # on a shelf or tripod, looking across the room
+        height, tilt = float(rng.uniform(0.8, 1.3)), float(rng.uniform(0.0, 10.0))
     return CameraSpec(
         position=(x, y),
         height_m=height,
-        tilt_deg=float(np.clip(tilt, 12.0, 70.0)),
+        tilt_deg=tilt,
         pan_deg=math.degrees(math.atan2(target[1] - y, target[0] - x)),
         hfov_deg=float(rng.uniform(60.0, 95.0)),
         fps=float(rng.choice([15.0, 20.0, 25.0])),

@@ -217,6 +217,15 @@ GET_UP = (
 )
 
 
+# Lying down on the floor on purpose (to exercise, to look under furniture): kneel, sit, lie back;
+# the body goes where a backward fall would, but held up by the arms at every moment.
+LIE_FLOOR = (
+    Phase(0.3, KNEEL),
+    Phase(0.6, SIT_FLOOR, forward=-0.05),
+    Phase(1.0, LIE_BACK, forward=-0.35),
+)
+
+
 def bend_down(pose: Pose) -> tuple[Phase, ...]:
     """From standing down to `pose` (bend or crouch)."""
     return (Phase(1.0, pose),)

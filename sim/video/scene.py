@@ -27,6 +27,7 @@ ACTIONS = (
     "sit",
     "stand_up",
     "lie",
+    "lie_floor",
     "bend",
     "crouch",
     "leave",

@@ -25,6 +25,7 @@ from sim.video.poses import (
     FALLS,
     GET_UP,
     LIE_BACK,
+    LIE_FLOOR,
     SIT,
     STAND,
     Phase,
@@ -42,6 +43,11 @@ from sim.video.world import door_points
 FOREVER_S = 1.0e6
 TURN_RAD_PER_S = 2.5
 FALL_SECONDS = {"forward": 1.0, "backward": 1.0, "sideways": 0.9, "slide": 1.4, "collapse": 3.2}
+# People lie down (and sit down) at their own pace: from dropping onto a bed to easing down slowly.
+# The fast end overlaps the slower falls on purpose; those are the negatives that teach the model.
+LIE_PACE = (0.5, 1.8)
+SIT_PACE = (0.5, 1.4)
+LIE_FLOOR_SECONDS = (1.5, 5.0)
 SETTLE_S = 0.35
 
 
@@ -51,13 +57,13 @@ class ScriptError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class TruthEvent:
-    """A fall, or an intentional lie-down on a bed or sofa, with its timing."""
+    """A fall, or an intentional lie-down on a bed, a sofa or the floor, with its timing."""
 
     person: str
     type: str
     """"fall" or "lie_down"."""
     kind: str
-    """Fall kind (FALL_KINDS) or the furniture type lain on."""
+    """Fall kind (FALL_KINDS), or the furniture type lain on ("floor" for the floor)."""
     start_t: float
     impact_t: float
     """End of the fall (or lying-down) motion: the body is down from here on."""
@@ -68,7 +74,7 @@ class TruthEvent:
 
     @property
     def intentional(self) -> bool:
-        """A controlled lie-down on a bed or sofa, not a fall."""
+        """A controlled lie-down on a bed, sofa or the floor, not a fall."""
         return self.type == "lie_down"
 
 
@@ -187,7 +193,8 @@ class _Compiler:
             self._turn_to(spot.heading)
             back = math.hypot(spot.approach[0] - spot.seat[0], spot.approach[1] - spot.seat[1])
             self.on = item
-            self._motion("sit_down", self._jitter(1.5), sit_down(spot.seat_z, back / self.person.height_m))
+            pace = self._jitter(1.5) * float(self.rng.uniform(*SIT_PACE))
+            self._motion("sit_down", pace, sit_down(spot.seat_z, back / self.person.height_m))
             self.posture = "sit"
         self._hold("sitting", step.seconds or 3.0)
 
@@ -206,11 +213,21 @@ class _Compiler:
             start = next(s.t0 for s in reversed(self.segments) if s.label == "sit_down")
         spot = lie_spot(item, self.person.height_m, step.side)
         lying = BodyState(spot.root[0], spot.root[1], spot.heading, LIE_BACK, resting_on(spot.surface_z))
-        self._to("lie_down", lying, self._jitter(2.4))
+        self._to("lie_down", lying, self._jitter(2.4) * float(self.rng.uniform(*LIE_PACE)))
         self.posture = "lie"
         self.events.append(
             TruthEvent(self.person.id, "lie_down", item.type, start, self.t, item.id, item.type)
         )
+        self._hold("lying", step.seconds or 8.0, sway=0.004)
+
+    def lie_floor(self, step: Step) -> None:
+        """Kneel, sit and lie back on the floor on purpose; stay there until the next step."""
+        self.ensure_standing()
+        start = self.t
+        self.on = None
+        self._motion("lie_down", float(self.rng.uniform(*LIE_FLOOR_SECONDS)), LIE_FLOOR)
+        self.posture = "floor"
+        self.events.append(TruthEvent(self.person.id, "lie_down", "floor", start, self.t))
         self._hold("lying", step.seconds or 8.0, sway=0.004)
 
     def bend(self, step: Step) -> None:
@@ -296,7 +313,7 @@ class _Compiler:
         self._motion("get_up", step.seconds or self._jitter(4.0), GET_UP)
         self.posture = "stand"
         for i, ev in enumerate(self.events):
-            if ev.type == "fall" and ev.end_t is None:
+            if ev.person == self.person.id and ev.end_t is None and ev.furniture_type is None:
                 self.events[i] = _ended(ev, start)
 
     # --- driver ------------------------------------------------------------------------------
@@ -305,7 +322,8 @@ class _Compiler:
         """All steps, then the last posture held for ever."""
         actions: dict[str, Callable[[Step], None]] = {
             "walk": self.walk, "stand": self.stand, "turn": self.turn, "sit": self.sit,
-            "stand_up": self.stand_up, "lie": self.lie, "bend": self.bend, "crouch": self.crouch,
+            "stand_up": self.stand_up, "lie": self.lie, "lie_floor": self.lie_floor, "bend": self.bend,
+            "crouch": self.crouch,
             "leave": self.leave, "absent": self.absent, "enter": self.enter, "fall": self.fall,
             "down": self.down, "get_up": self.get_up,
         }  # fmt: skip

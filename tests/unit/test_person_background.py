@@ -19,6 +19,7 @@ from gateway.inference.person import BackgroundLocator, Box, Mask, PersonDetecti
 from gateway.inference.regions import Regions
 from gateway.messages import Frame, ModelRef
 from sim.video import Renderer, random_scene
+from sim.video.scene import Keyframes
 
 LEFT_HALF = [(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)]
 W, H = 320, 240
@@ -53,8 +54,14 @@ def test_counting_masked_pixels_as_analysed_misses_the_change() -> None:
 
 
 def test_a_lamp_switch_in_a_half_masked_simulated_room_is_relearnt() -> None:
-    scene = random_scene(20, "adl")  # training seed; the lamp switches at 5.4 s
-    scene = replace(scene, camera=replace(scene.camera, resolution=(W, H), fps=10.0), duration_s=8.0)
+    scene = random_scene(20, "adl")  # a training seed's room, with the lamp switched on at 5.4 s
+    lamp = Keyframes(((5.4, 0.0), (5.5, 0.6)))
+    scene = replace(
+        scene,
+        camera=replace(scene.camera, resolution=(W, H), fps=10.0),
+        lighting=replace(scene.lighting, ambient=Keyframes.constant(0.4), lamp=lamp),
+        duration_s=8.0,
+    )
     regions, renderer = Regions(masks=[LEFT_HALF]), Renderer(scene)
     shares: dict[bool, list[float]] = {True: [], False: []}
     for use in (True, False):

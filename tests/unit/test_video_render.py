@@ -107,3 +107,15 @@ def test_a_shadow_cast_wholly_outside_the_view_renders() -> None:
     image, truth = Renderer(scene).render(3.0, 30)
     assert image.shape == (240, 320, 3)
     assert truth.index == 30
+
+
+def test_lying_on_the_floor_on_purpose_is_intentional_and_ends_on_getting_up() -> None:
+    r = Renderer(load_scene(scene_path("adl_lie_floor")))
+    (lie,) = r.events
+    assert lie.type == "lie_down" and lie.intentional and lie.kind == "floor" and lie.on_furniture is None
+    assert 1.5 <= lie.impact_t - lie.start_t <= 5.0  # eased down, not dropped
+    assert lie.end_t is not None and lie.end_t > lie.impact_t + 9.0
+    p = _truth_at(r, lie.impact_t + 2.0).people[0]
+    assert p.lying and p.on_floor and not p.fallen and not p.falling
+    up = _truth_at(r, r.duration_s - 0.2).people[0]
+    assert not up.lying and up.head_z > 1.2

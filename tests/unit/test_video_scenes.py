@@ -77,3 +77,15 @@ def test_split_by_seed() -> None:
     assert split(9999) == "train"
     assert split(10000) == "held_out"
     assert random_scene(10000, "adl").description.endswith("(held_out)")
+
+
+def test_random_everyday_scenes_lie_down_on_beds_sofas_and_the_floor_under_level_and_high_cameras() -> None:
+    places: Counter[str] = Counter()
+    level = 0
+    for seed in range(40):
+        scene = random_scene(seed, "adl")
+        level += scene.camera.height_m < 1.5
+        for i in range(len(scene.people)):
+            places.update(e.kind for e in compile_person(scene, i)[1] if e.type == "lie_down")
+    assert places["floor"] >= 3 and places["bed"] + places["sofa"] >= 3
+    assert 4 <= level <= 20
