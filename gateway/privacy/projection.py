@@ -1,7 +1,7 @@
 """Projection of one event for one actor: the allow-list applied field by field.
 
 Pure functions. What is not named by the grant is dropped (and reported so it can be counted);
-times are rounded down, numbers rounded, locations coarsened, long strings refused. Only JSON
+times (the event's and timestamps in its data) are rounded down, numbers rounded, locations coarsened, long strings refused. Only JSON
 scalars, lists and objects of them can pass: bytes, arrays and images have no way through.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,8 @@ from gateway.privacy.policy import Grant
 MAX_STRING = 256  # longer strings are not derived data; nothing an actor needs is that long
 MAX_STEPS = 1e15  # a rounded number this many steps from zero is no longer a measurement
 METRES_PER_DEGREE = 111_320.0
+# A UTC timestamp inside event data (time_of_fall, period_start): no finer than the grant's time.
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 
 
 class NotJson(TypeError):
@@ -105,7 +108,13 @@ def project_data(data: Mapping[str, JsonValue], grant: Grant) -> tuple[dict[str,
             dropped.append(name)
             continue
         step = grant.round.get(name)
-        if step is not None and isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, str) and TIMESTAMP.fullmatch(value):
+            try:
+                value = iso(round_time(datetime.fromisoformat(value), grant.time_round_s))
+            except ValueError:  # shaped like a time but not one (month 13): not derived data
+                dropped.append(name)
+                continue
+        elif step is not None and isinstance(value, int | float) and not isinstance(value, bool):
             try:
                 value = round_step(float(value), step)
             except OverflowError:

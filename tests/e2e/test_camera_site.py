@@ -1,15 +1,20 @@
-"""Cameras through a gateway process: a simulated MJPEG camera is covered, then its stream dies.
+"""Cameras through a gateway process: live simulated MJPEG cameras, tampered with, dying, and a fall.
 
-Scenario: a gateway analyses a live MJPEG-over-HTTP camera from the video simulator next to a serial
-sensor. The lens is covered (`camera.tampered` reaches the police and the municipality, then
+Scenario 1: a gateway analyses a live MJPEG-over-HTTP camera from the video simulator next to a
+serial sensor. The lens is covered (`camera.tampered` reaches the police and the municipality, then
 `camera.tamper_cleared`); the stream goes down and comes back (`camera.offline`, `camera.online`)
 without a restart; the sensor keeps reporting meanwhile; no message on the broker carries image data.
+
+Scenario 2: two cameras, one looping a fall (someone trips on the rug and stays down), the other
+someone lying down on a bed on purpose. The ambulance gets `fall.detected` for the hall zone at the
+ground-truth impact and `fall.confirmed` after the configured time; the bedroom never alarms.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +40,21 @@ def wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
+
+
+def fall_events(run: SiteRun, zone: str | None = None) -> list[dict[str, Any]]:
+    """The ambulance's fall events (optionally for one camera's zone)."""
+    falls = [e for e in run.events("ambulance") if e["type"].startswith("fall.")]
+    return [e for e in falls if zone is None or e["data"].get("zone") == zone]
+
+
+def impacts(server: MjpegServer, cam_id: str, until: float) -> list[float]:
+    """Wall-clock times of every ground-truth fall impact the looping camera has played by ``until``."""
+    info = server.feeds[cam_id].info()
+    loop_s = info["duration_s"] / info["time_scale"]
+    falls = [e["impact_t"] / info["time_scale"] for e in info["events"] if e["type"] == "fall"]
+    loops = range(int((until - info["started_at"]) // loop_s) + 1)
+    return [info["started_at"] + k * loop_s + t for k in loops for t in falls]
 
 
 def sensor_frames(run: SiteRun) -> int:
@@ -72,3 +92,46 @@ def test_camera_tamper_and_outage(tmp_path: Path, broker: Mosquitto, camera: Mjp
             message.payload.decode("utf-8")
     finally:
         run.close()
+
+
+def whole_frame(name: str) -> dict[str, Any]:
+    return {"name": name, "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}
+
+
+def test_fall_reaches_the_ambulance_and_lying_in_bed_does_not(tmp_path: Path, broker: Mosquitto) -> None:
+    scenes = {
+        "hall": load_scene(scene_path("fall_forward")),
+        "bedroom": load_scene(scene_path("adl_lie_bed")),
+    }
+    server = MjpegServer(scenes, time_scale=1.0).start()
+    cameras: list[dict[str, Any]] = [
+        {"id": cam, "url": server.url(cam), "fps": 10, "zones": [whole_frame(cam)], "fall": {"confirm_s": 5}}
+        for cam in scenes
+    ]
+    run = SiteRun(tmp_path, broker, "co2_full_room", 50, cameras=cameras)
+    try:
+        run.start()
+        wait(lambda: bool(fall_events(run, "hall")), 70, "fall.detected for the hall")
+        wait(lambda: "fall.confirmed" in [e["type"] for e in fall_events(run, "hall")], 30, "fall.confirmed")
+        # The bedroom has played its lie-down at least once meanwhile (its loop is 25 s).
+        bedroom = server.feeds["bedroom"].info()
+        wait(lambda: time.time() > bedroom["started_at"] + bedroom["duration_s"] + 2, 30, "a bedroom loop")
+        assert run.stop_gateway() == 0, run.log_tail()
+
+        detected = [e for e in fall_events(run, "hall") if e["type"] == "fall.detected"]
+        confirmed = [e for e in fall_events(run, "hall") if e["type"] == "fall.confirmed"]
+        truth = impacts(server, "hall", time.time())
+        for event in detected:
+            # The ambulance's grant rounds times down to 10 s; the detector's own error is under 1.5 s.
+            fell_at = datetime.fromisoformat(event["data"]["time_of_fall"]).timestamp()
+            assert fell_at % 10 == 0
+            assert any(-1.5 < t - fell_at < 11.5 for t in truth), (event, truth)
+            assert set(event["data"]) <= {"zone", "confidence", "time_of_fall"}  # the ambulance's grant
+            assert set(event.get("location", {})) <= {"zone"}  # no coordinates for the ambulance
+        assert confirmed and confirmed[0]["data"]["zone"] == "hall", confirmed
+        assert fall_events(run, "bedroom") == [], fall_events(run, "bedroom")
+        for message in run.recorder.messages:
+            assert JPEG not in message.payload and PNG not in message.payload
+    finally:
+        run.close()
+        server.stop()

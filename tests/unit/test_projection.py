@@ -153,6 +153,18 @@ def test_time_is_rounded_down_and_aligned(t: datetime, step: int) -> None:
     assert out.timestamp() % step == 0
 
 
+@given(times, st.sampled_from([1, 10, 60, 900, 3600]))
+def test_timestamps_in_data_are_no_finer_than_the_event_time(t: datetime, step: int) -> None:
+    # time_of_fall to the millisecond would undo the grant's time resolution.
+    stamp = t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    grant = Grant(events=["*"], fields=["time_of_fall", "note"], time_round_s=step)
+    event = Event("fall.detected", "cam", {"time_of_fall": stamp, "note": "2026-13-01T00:00:00Z"}, time=t)
+    projection = project(event, "ambulance", grant, ENVELOPE, Location())
+    out = datetime.fromisoformat(projection.body["data"]["time_of_fall"])
+    assert out <= t and t - out < timedelta(seconds=step) and out.timestamp() % step == 0
+    assert projection.dropped == ("note",)  # shaped like a time but not one
+
+
 def test_time_steps_are_whole_seconds() -> None:
     # Published times have whole seconds, so a fractional step could not stay aligned: refused.
     with pytest.raises(ValidationError):
