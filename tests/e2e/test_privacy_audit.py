@@ -9,8 +9,8 @@ granted data fields and envelope, at no finer time or place than granted; and no
 binary, image bytes or long base64. The run lasts until at least one residents' (`bewoners`)
 hourly aggregate has arrived, so the audit is not vacuous.
 
-Camera scenes (people in view for a long stretch: falls, tampering) join this audit when
-cameras land (issue 4); the checks below already cover their event types through the policy.
+A live simulated camera joins the site: someone falls on a rug in a loop, so fall events (the
+ambulance's, the fire brigade's) are audited too, including timestamps inside their data.
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ import jsonschema
 
 from gateway.events import matching_types
 from gateway.privacy.policy import Grant, Policy, load_policy
+from gateway.privacy.projection import TIMESTAMP
 from sim.broker import Mosquitto
+from sim.video import load_scene, scene_path
+from sim.video.server import MjpegServer
 from tests.e2e.harness import SiteRun
 from tests.mqtt_helpers import Received, Recorder
 
@@ -42,6 +45,8 @@ SITE, GATEWAY, PREFIX = "sim-default", "gw-sim", "city"
 ZONE, LAT, LON = "centrum", 52.0601, 4.4942
 HERE = {"zone": ZONE, "lat": LAT, "lon": LON}
 SENSORS = {"sds-1", "pms-1", "mhz-1"}
+CAMERA = "hall"
+SOURCES = SENSORS | {CAMERA}
 NO_AIR_ACTORS = ("politie", "ambulance", "brandweer", "rijkswaterstaat")
 AIR_AND_SENSOR = matching_types("air.*") | matching_types("sensor.*")
 ALWAYS = {"schema_version", "id", "type", "actor", "time", "historical", "data"}
@@ -55,6 +60,7 @@ SOURCE_TOPIC = re.compile(rf"{PREFIX}/v1/{SITE}/{GATEWAY}/sources/(?P<source>[a-
 GATEWAY_STATUS = f"{PREFIX}/v1/{SITE}/{GATEWAY}/status"
 LONG_BASE64 = re.compile(rb"[A-Za-z0-9+/=_-]{201,}")
 IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG")
+FRAME = [[0, 0], [1, 0], [1, 1], [0, 1]]
 
 
 def is_bewoners_summary(message: Received) -> bool:
@@ -110,6 +116,9 @@ def audit_event(message: Received, policy: Policy) -> dict[str, Any]:
     assert body["time"].endswith("Z")
     seconds = datetime.fromisoformat(body["time"]).timestamp()
     assert seconds % step == 0, (actor, event_type, body["time"], step)
+    for name, value in body["data"].items():
+        if isinstance(value, str) and TIMESTAMP.fullmatch(value):
+            assert datetime.fromisoformat(value).timestamp() % step == 0, (actor, event_type, name, value)
     audit_location(body, grant)
     if actor in NO_AIR_ACTORS:
         assert event_type not in AIR_AND_SENSOR, f"{actor} received {event_type}"
@@ -128,7 +137,7 @@ def audit(messages: list[Received], policy: Policy) -> list[dict[str, Any]]:
             body = message.json()
             jsonschema.validate(body, STATUS_SCHEMA)
             assert set(body) <= health_keys
-            assert body["source"] == source["source"] in SENSORS
+            assert body["source"] == source["source"] in SOURCES
         else:
             bodies.append(audit_event(message, policy))
     return bodies
@@ -137,7 +146,9 @@ def audit(messages: list[Received], policy: Policy) -> list[dict[str, Any]]:
 def test_nothing_outside_the_policy_reaches_the_broker(tmp_path: Path, broker: Mosquitto) -> None:
     policy = load_policy()
     admin = Recorder(broker.host, broker.port, "#")
-    run = SiteRun(tmp_path, broker, "default", SCALE, location=HERE)
+    camera = MjpegServer({CAMERA: load_scene(scene_path("fall_forward"))}).start()
+    cameras = [{"id": CAMERA, "url": camera.url(CAMERA), "zones": [{"name": "rug", "polygon": FRAME}]}]
+    run = SiteRun(tmp_path, broker, "default", SCALE, location=HERE, cameras=cameras)
     try:
         run.start()
         started = time.monotonic()
@@ -154,6 +165,7 @@ def test_nothing_outside_the_policy_reaches_the_broker(tmp_path: Path, broker: M
     finally:
         run.close()
         admin.close()
+        camera.stop()
 
     bodies = audit(messages, policy)
 
@@ -161,7 +173,8 @@ def test_nothing_outside_the_policy_reaches_the_broker(tmp_path: Path, broker: M
     received = {(b["actor"], b["type"]) for b in bodies}
     assert ("gemeente", "air.band_changed") in received, sorted(received)
     health = {m.topic for m in messages if SOURCE_TOPIC.fullmatch(m.topic)}
-    assert health == {f"{PREFIX}/v1/{SITE}/{GATEWAY}/sources/{s}/status" for s in SENSORS}
+    assert health == {f"{PREFIX}/v1/{SITE}/{GATEWAY}/sources/{s}/status" for s in SOURCES}
+    assert ("ambulance", "fall.detected") in received, sorted(received)
     summaries = [b for b in bodies if b["actor"] == "bewoners"]
     assert summaries, f"no bewoners aggregate arrived: {sorted(received)}\n{run.log_tail()}"
     for summary in summaries:
@@ -169,4 +182,6 @@ def test_nothing_outside_the_policy_reaches_the_broker(tmp_path: Path, broker: M
         assert summary["count"] >= 1
         assert summary["window_s"] == 3600
         assert summary["location"] == {"zone": "centrum"}
-    assert {actor for actor, _ in received} <= {"gemeente", "bewoners"}, sorted(received)
+    assert {actor for actor, _ in received} <= {"gemeente", "bewoners", "ambulance", "brandweer"}, sorted(
+        received
+    )
