@@ -22,6 +22,7 @@ from gateway.events import status_event
 from gateway.inference.air_quality import AirQualityDetector, AirQualitySettings
 from gateway.inference.fall import FallDetector, FallSettings
 from gateway.inference.flood import FloodDetector, FloodSettings
+from gateway.inference.person import BackgroundLocator, OnnxPersonLocator
 from gateway.inference.slots import CorrectorSlot, FallModelSlot, NowcasterSlot
 from gateway.inference.tamper import TamperDetector, TamperSettings
 from gateway.messages import Event, JsonValue, Publication, Reading, SourceStatus, utc_now
@@ -38,6 +39,7 @@ from gateway.sources.protocols.registry import get_protocol
 from gateway.sources.serial import SerialSource, SerialSpec, SourceOutput
 from gateway.timescale import scale_durations
 from gateway.topics import Topics
+from gateway.trust import Untrusted
 
 log = logging.getLogger(__name__)
 
@@ -164,12 +166,28 @@ class Gateway:
         if camera.fall.enabled and self.fall_model is not None:
             # Not time-scaled: simulated cameras stream in real time whatever the sensors' pace.
             fall = FallSettings(confirm_s=camera.fall.confirm_s)
-            detectors.append(FallDetector(camera.id, fall, regions, self.fall_model))
+            locator = self._person_locator(camera)
+            detectors.append(FallDetector(camera.id, fall, regions, self.fall_model, locator=locator))
         elif camera.fall.enabled:
             log.warning(
                 "camera %s: no fall model in the signed models manifest; fall detection off", camera.id
             )
         return CameraPipeline(source, detectors, self._from_camera)
+
+    def _person_locator(self, camera: CameraConfig) -> OnnxPersonLocator | None:
+        """The integrator's ONNX person model for this camera, if configured (default: background)."""
+        name = camera.fall.person_model
+        if name is None:
+            return None
+        people = self.trusted.models.value.people
+        if name not in people:
+            listed = ", ".join(people) or "none"
+            raise Untrusted(
+                "model",
+                f"camera {camera.id}: fall.person_model {name} is not in the signed models manifest "
+                f"(person models listed: {listed})",
+            )
+        return OnnxPersonLocator(people[name].manifest, people[name].model, BackgroundLocator())
 
     def _from_camera(self, item: Event | SourceStatus) -> None:
         """From a camera's thread: queue it, waiting (bounded) rather than dropping an event."""

@@ -88,7 +88,12 @@ def run(
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     try:
-        Gateway(config, trusted, audit_log, config_path).run(stop)
+        gateway = Gateway(config, trusted, audit_log, config_path)
+    except Untrusted as exc:  # e.g. a camera names a person model the signed manifest does not list
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from exc
+    try:
+        gateway.run(stop)
     except BrokerRejected as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from exc

@@ -42,6 +42,12 @@ class FallConfig(Strict):
 
     enabled: bool = Field(True, description="Run the fall detector on this camera")
     confirm_s: float = Field(10.0, gt=0, le=600, description="Still down this long: fall.confirmed")
+    person_model: str | None = Field(
+        None,
+        pattern=r"^person/[A-Za-z0-9._-]+\.json$",
+        description="An ONNX person/pose model's manifest in the signed models directory "
+        "(person/<name>.json); default: background subtraction",
+    )
 
 
 class CameraConfig(Strict):

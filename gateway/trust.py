@@ -8,7 +8,8 @@ then keeps the version it has (see `Watched`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -19,15 +20,17 @@ from gateway.inference.humidity import OnnxHumidityCorrector, default_model_dir,
 from gateway.inference.nowcast import MODEL_FILE as NOWCAST_FILE
 from gateway.inference.nowcast import OnnxNowcaster
 from gateway.inference.nowcast import load_signed as load_nowcaster
-from gateway.inference.runner import ModelIntegrityError
+from gateway.inference.person import PersonManifestError, PersonModelManifest
+from gateway.inference.runner import ModelIntegrityError, OnnxModel
 from gateway.messages import ModelRef
 from gateway.privacy.policy import DEFAULT_POLICY, Policy
-from gateway.security.signing import ManifestError, SigningKeyError, verify_manifest
+from gateway.security.signing import ManifestError, SigningKeyError, VerifiedManifest, verify_manifest
 from gateway.yamlfile import ConfigError, parse_yaml_model
 
 T = TypeVar("T")
 MANIFEST = "MANIFEST.json"
 DEFAULT_PUBLIC_KEY = default_model_dir() / "release.pub.pem"
+PERSON_MODELS = "person/"  # an integrator's person/pose models: person/<name>.json + the ONNX it names
 
 
 class Untrusted(Exception):
@@ -48,18 +51,40 @@ class Loaded(Generic[T]):
 
 
 @dataclass(frozen=True, slots=True)
+class PersonModel:
+    """An integrator's ONNX person or pose model and the JSON manifest that says how to run it."""
+
+    manifest: PersonModelManifest
+    model: OnnxModel
+
+
+@dataclass(frozen=True, slots=True)
 class ModelSet:
     """The models a gateway runs: all from one signed manifest."""
 
     corrector: OnnxHumidityCorrector
     nowcaster: OnnxNowcaster | None  # None when the manifest lists no nowcast model
     fall: OnnxFallModel | None = None  # None when the manifest lists no fall model
+    people: Mapping[str, PersonModel] = field(default_factory=dict)  # by manifest path, person/*.json
 
     def refs(self) -> list[ModelRef]:
         """Name and version of each model, for the audit log."""
         models: list[OnnxHumidityCorrector | OnnxNowcaster | None] = [self.corrector, self.nowcaster]
         refs = [m.model for m in models if m is not None]
+        refs += [ModelRef(p.manifest.name, p.model.version) for p in self.people.values()]
         return refs + ([self.fall.ref] if self.fall is not None else [])
+
+
+def load_person_models(verified: VerifiedManifest) -> dict[str, PersonModel]:
+    """Every person/*.json of the signed manifest with the ONNX file it names (both verified)."""
+    out = {}
+    for path in sorted(p for p in verified.files if p.startswith(PERSON_MODELS) and p.endswith(".json")):
+        try:
+            manifest = PersonModelManifest.from_json(verified.read_verified(path))
+        except PersonManifestError as exc:
+            raise ModelIntegrityError(f"{path}: {exc}") from exc
+        out[path] = PersonModel(manifest, OnnxModel.from_signed(verified, manifest.file, manifest.name))
+    return out
 
 
 def load_models(public_key: Path = DEFAULT_PUBLIC_KEY, models_dir: Path | None = None) -> Loaded[ModelSet]:
@@ -69,7 +94,7 @@ def load_models(public_key: Path = DEFAULT_PUBLIC_KEY, models_dir: Path | None =
         verified = verify_manifest(manifest, public_key, kind="models")
         nowcaster = load_nowcaster(verified) if NOWCAST_FILE.as_posix() in verified.files else None
         fall = load_fall_model(verified) if FALL_FILE in verified.files else None
-        models = ModelSet(load_signed(verified), nowcaster, fall)
+        models = ModelSet(load_signed(verified), nowcaster, fall, load_person_models(verified))
         return Loaded(models, verified.version, verified.sha256)
     except (ManifestError, SigningKeyError, ModelIntegrityError) as exc:
         raise Untrusted("model", f"models refused: {exc}") from exc
