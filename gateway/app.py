@@ -283,14 +283,17 @@ class Gateway:
         if not publications:
             return
         self.outbox.put(publications)
-        for p in publications:
-            detail: dict[str, JsonValue] = {
+        replies = self.door.topics.command_results
+        details: list[dict[str, JsonValue]] = [
+            {
                 "actor": p.actor,
                 "topic": p.topic,
                 "event_id": p.event_id,
-                "event_type": p.topic.rsplit("/", 1)[-1],
+                "event_type": "command.reply" if p.topic == replies else p.topic.rsplit("/", 1)[-1],
             }
-            self.audit.append(audit.PUBLICATION, detail)
+            for p in publications
+        ]
+        self.audit.append_many(audit.PUBLICATION, details)
         self.publisher.notify()
 
     def _reload_trusted(self) -> None:

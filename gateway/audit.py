@@ -36,7 +36,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -222,13 +222,18 @@ class AuditLog:
 
     def append(self, kind: str, detail: Mapping[str, JsonValue]) -> AuditRecord:
         """Write one record and fsync it; ValueError for an unknown kind or a detail that cannot be logged."""
-        _check_detail(kind, detail)
+        return self.append_many(kind, [detail])[0]
+
+    def append_many(self, kind: str, details: Sequence[Mapping[str, JsonValue]]) -> list[AuditRecord]:
+        """Write one chained record per detail with a single fsync (a batch of publications)."""
+        for detail in details:
+            _check_detail(kind, detail)
         with self._lock:
             if self._fd < 0:
                 raise ValueError(f"{self.path}: append to a closed audit log")
             if self._dirty:
                 self._resume()
-            return self._write(kind, detail)
+            return self._write(kind, details)
 
     def close(self) -> None:
         """Release the file; appending afterwards is an error."""
@@ -245,25 +250,30 @@ class AuditLog:
     ) -> None:
         self.close()
 
-    def _build(self, kind: str, detail: Mapping[str, JsonValue]) -> AuditRecord:
+    def _build(self, kind: str, detail: Mapping[str, JsonValue], seq: int, prev: str) -> AuditRecord:
         # Round-trip the detail: the record holds exactly what the file holds, not the caller's objects.
         frozen = json.loads(canonical(detail))
-        draft = AuditRecord(self._seq + 1, _iso(self._clock()), kind, frozen, self._head, "")
+        draft = AuditRecord(seq, _iso(self._clock()), kind, frozen, prev, "")
         record = AuditRecord(draft.seq, draft.time, kind, frozen, draft.prev, _record_hash(draft))
         if len(record.line) > MAX_LINE:
             raise ValueError(f"audit record of {len(record.line)} bytes exceeds {MAX_LINE}: detail too large")
         return record
 
-    def _write(self, kind: str, detail: Mapping[str, JsonValue], prefix: bytes = b"") -> AuditRecord:
-        record = self._build(kind, detail)
-        line = record.line
+    def _write(
+        self, kind: str, details: Sequence[Mapping[str, JsonValue]], prefix: bytes = b""
+    ) -> list[AuditRecord]:
+        records, seq, head = [], self._seq, self._head
+        for detail in details:
+            record = self._build(kind, detail, seq + 1, head)
+            records.append(record)
+            seq, head = record.seq, sha256_hex(record.line)
         # Until the bytes are down and synced, a failure leaves an unknown tail: re-read it next time.
         self._dirty = True
-        _write_all(self._fd, prefix + line + b"\n")
+        _write_all(self._fd, prefix + b"".join(r.line + b"\n" for r in records))
         os.fsync(self._fd)
         self._dirty = False
-        self._seq, self._head = record.seq, sha256_hex(line)
-        return record
+        self._seq, self._head = seq, head
+        return records
 
     def _resume(self) -> None:
         tail = _read_tail(self._fd, self.path)
@@ -294,7 +304,7 @@ class AuditLog:
             "torn_bytes": len(torn),
             "torn_sha256": sha256_hex(torn),
         }
-        record = self._write(LOG_RECOVERED, detail, prefix)
+        (record,) = self._write(LOG_RECOVERED, [detail], prefix)
         self.recovery = Recovery(tail.seq, len(torn), sha256_hex(torn), record)
 
 

@@ -62,6 +62,21 @@ def test_chain_verifies(tmp_path: Path) -> None:
     assert second.time.endswith("Z")
 
 
+def test_a_batch_is_chained_like_single_appends(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    with AuditLog(path) as log:
+        log.append(POLICY_LOADED, {"version": "2026.11.1", "sha256": "ab" * 32})
+        batch = log.append_many(PUBLICATION, [publication(n) for n in range(1, 4)])
+        assert [r.seq for r in batch] == [2, 3, 4]
+        assert log.head == sha256_hex(batch[-1].line)
+        with pytest.raises(ValueError):  # one bad detail refuses the whole batch, nothing written
+            log.append_many(PUBLICATION, [publication(5), {"payload": "x"}])
+        last = log.append(PUBLICATION, publication(5))
+    assert last.seq == 5 and last.prev == sha256_hex(batch[-1].line)
+    report = verify_chain(path)
+    assert report.intact and report.records_ok == 5
+
+
 def test_edited_line_breaks_at_its_seq(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     lines = written(path, 6)
