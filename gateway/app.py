@@ -84,6 +84,37 @@ class ReadingDetector(Protocol):
         ...
 
 
+def reading_detectors(
+    config: GatewayConfig, corrector: CorrectorSlot, nowcaster: NowcasterSlot | None
+) -> dict[str, ReadingDetector]:
+    """One detector per sensor (scaled for a simulator): water level for maxbotix sensors and nodes
+    with levels, air quality otherwise; a node gets both, its readings routed by sensor group."""
+    scale = 1.0 / config.sim_time_scale
+    air = scale_durations(
+        AirQualitySettings(
+            window_s=config.air.window_s,
+            co2_levels_ppm=config.air.co2_levels_ppm,
+            eaqi_table=config.air.eaqi_table,
+        ),
+        scale,
+    )
+    detectors: dict[str, ReadingDetector] = {}
+    for sensor in config.sensors:
+        flood = None
+        if sensor.mount_height_mm is not None and sensor.levels is not None:
+            levels = (sensor.levels.watch, sensor.levels.warning, sensor.levels.alarm)
+            settings = scale_durations(
+                FloodSettings(mount_height_mm=sensor.mount_height_mm, levels=levels), scale
+            )
+            flood = FloodDetector(sensor.id, settings, nowcaster)
+        air_quality = AirQualityDetector(sensor.id, air, corrector)
+        if sensor.type == "node":
+            detectors[sensor.id] = ByKeys(air_quality, flood)
+        else:
+            detectors[sensor.id] = flood or air_quality
+    return detectors
+
+
 class ByKeys:
     """A sensor node's detectors: level readings to the flood detector, everything else to air quality."""
 
@@ -133,27 +164,7 @@ class Gateway:
         self.events_out = 0
 
     def _detectors(self, config: GatewayConfig) -> dict[str, ReadingDetector]:
-        """One detector per sensor: water level for maxbotix, air quality otherwise (scaled for a simulator)."""
-        scale = 1.0 / config.sim_time_scale
-        air = scale_durations(
-            AirQualitySettings(
-                window_s=config.air.window_s,
-                co2_levels_ppm=config.air.co2_levels_ppm,
-                eaqi_table=config.air.eaqi_table,
-            ),
-            scale,
-        )
-        detectors: dict[str, ReadingDetector] = {}
-        for sensor in config.sensors:
-            if sensor.mount_height_mm is not None and sensor.levels is not None:
-                levels = (sensor.levels.watch, sensor.levels.warning, sensor.levels.alarm)
-                flood = scale_durations(
-                    FloodSettings(mount_height_mm=sensor.mount_height_mm, levels=levels), scale
-                )
-                detectors[sensor.id] = FloodDetector(sensor.id, flood, self.nowcaster)
-            else:
-                detectors[sensor.id] = AirQualityDetector(sensor.id, air, self.corrector)
-        return detectors
+        return reading_detectors(config, self.corrector, self.nowcaster)
 
     def _camera(self, camera: CameraConfig) -> CameraPipeline:
         """One camera's isolated pipeline: frames stay inside it, only events come out."""
