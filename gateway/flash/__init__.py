@@ -1,0 +1,50 @@
+"""`edge-gateway flash`: put the node firmware on a MicroPython board, verify it, test it, report.
+
+Steps: compile firmware/ with mpy-cross (boot.py and main.py stay source; drivers go to /lib as
+their micropython-lib manifests say, with the manifest's `opt` level), generate /config.json and
+/identity.json, copy everything through mpremote (main.py last, after the old one is removed, so a
+reset half-way boots to the REPL, never into a half-copied firmware), check every file's sha256 on
+the board itself, run the firmware's self-test, soft-reset into the firmware and print a report.
+
+mpremote is used as a library (`mpremote.transport_serial.SerialTransport`), not as a subprocess:
+one connection and one raw-REPL entry for the whole job instead of a soft reset per command, a
+progress callback per 256-byte chunk for the progress bar, and its exceptions to tell the usual
+failures apart. Its API is pinned with its version (mpremote==1.29.0).
+"""
+
+from gateway.flash.build import compile_sources, firmware_sources
+from gateway.flash.command import flash, main, run_flash
+from gateway.flash.install import copy_files, self_test, verify
+from gateway.flash.job import (
+    FIRMWARE_DIR,
+    BoardBusy,
+    BoardFile,
+    FlashError,
+    FlashOptions,
+    FlashReport,
+    NoMicroPython,
+    PortMissing,
+    VerifyFailed,
+)
+from gateway.flash.link import connect
+
+__all__ = [
+    "FIRMWARE_DIR",
+    "BoardBusy",
+    "BoardFile",
+    "FlashError",
+    "FlashOptions",
+    "FlashReport",
+    "NoMicroPython",
+    "PortMissing",
+    "VerifyFailed",
+    "compile_sources",
+    "connect",
+    "copy_files",
+    "firmware_sources",
+    "flash",
+    "main",
+    "run_flash",
+    "self_test",
+    "verify",
+]
