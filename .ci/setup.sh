@@ -51,3 +51,19 @@ if ! command -v mosquitto >/dev/null 2>&1 && [[ ! -x /usr/sbin/mosquitto ]]; the
     exit 1
   fi
 fi
+
+# GStreamer's RTSP server for the simulated RTSP cameras (sim/video/rtsp.py), run by the system Python
+# (python3-gi is bound to it). About 140 Debian packages, ~70 MB: ~30 s on a fresh machine.
+if ! /usr/bin/python3 sim/video/rtsp.py check >/dev/null 2>&1; then
+  gst_packages="python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good"
+  if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing GStreamer's RTSP server (Debian packages)..."
+    export DEBIAN_FRONTEND=noninteractive
+    # shellcheck disable=SC2086  # a list of package names
+    apt-get install -y -q --no-install-recommends $gst_packages >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $gst_packages >/dev/null; }
+    /usr/bin/python3 sim/video/rtsp.py check
+  else
+    echo "warning: the RTSP camera tests will skip: sudo apt-get install $gst_packages" >&2
+  fi
+fi
