@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,10 +32,23 @@ SOURCES = (
 RECORDING_VERSION = "1"  # bump when models/fall/data.py changes what `record` stores
 
 
+def _simulator_sources() -> list[Path]:
+    """The simulator's Python files that git tracks (working-tree contents are hashed): a file
+    someone has only just started next to them (a new server, say) cannot change a rendering, and
+    must not throw away a cache that takes half an hour to rebuild. Outside a checkout: all of them."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--", "sim/video/*.py"], cwd=REPO, capture_output=True, check=True
+        ).stdout.decode()
+    except (OSError, subprocess.CalledProcessError):
+        return sorted((REPO / "sim" / "video").rglob("*.py"))
+    return sorted(REPO / name for name in listed.split("\0") if name and (REPO / name).exists())
+
+
 def code_key() -> str:
     """Hash of the code a recording depends on."""
     digest = hashlib.sha256(RECORDING_VERSION.encode())
-    for path in [*(REPO / s for s in SOURCES), *sorted((REPO / "sim" / "video").rglob("*.py"))]:
+    for path in [*(REPO / s for s in SOURCES), *_simulator_sources()]:
         digest.update(path.relative_to(REPO).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

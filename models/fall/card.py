@@ -32,7 +32,7 @@ def _n(value: Any, digits: int = 3) -> str:
 def _data_section(scenes: list[SceneData]) -> list[str]:
     falls = [f for s in scenes for f in s.falls]
     kinds = Counter(f.kind for f in falls)
-    lie_downs = sum(1 for s in scenes for e in s.events if e.type == "lie_down")
+    lie_downs = Counter(e.kind for s in scenes for e in s.events if e.type == "lie_down")
     hours = sum(s.duration_s for s in scenes) / 3600
     windows, positives = 0, 0
     for scene in scenes:
@@ -48,7 +48,11 @@ def _data_section(scenes: list[SceneData]) -> list[str]:
         + f"; {hours:.2f} camera-hours rendered at {RENDER_SIZE[0]}×{RENDER_SIZE[1]}, 10 fps, each after "
         f"{PREROLL_S:g} s of the empty room. {len(falls)} falls ("
         + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
-        + f"), {lie_downs} intentional lie-downs on a bed or sofa. {windows} labelled windows, "
+        + f"), {sum(lie_downs.values())} intentional lie-downs ("
+        + ", ".join(
+            f"on a {k} {v}" if k != "floor" else f"on the floor {v}" for k, v in sorted(lie_downs.items())
+        )
+        + f"). {windows} labelled windows, "
         f"{positives} positive (window ends {POSITIVE[0]:+g} … {POSITIVE[1]:+g} s around a fall's impact).",
     ]
 
@@ -109,7 +113,10 @@ def _int8_section(int8: dict[str, Any]) -> list[str]:
         "included; held-out figures for both files are in EVALUATION.md."),
         "",
         (f"Largest probability difference on the validation windows: {int8['max_abs_probability_difference']:.4f}; "
-        f"same decision at the threshold on {100 * int8['decision_agreement']:.2f} % of windows."),
+        f"same decision at the threshold on {100 * int8['decision_agreement']:.2f} % of windows."
+        + ("" if int8["quantized_nodes"] else " The chosen model has no MatMul or Gemm weights (trees compare "
+        "inputs with thresholds), so dynamic quantisation leaves nothing to change: the INT8 file computes what the "
+        "float one does.")),
     ]  # fmt: skip
 
 
