@@ -10,8 +10,9 @@ are stored with numpy's .npz (no pickle) and the rest as JSON.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
-import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,16 +34,12 @@ RECORDING_VERSION = "1"  # bump when models/fall/data.py changes what `record` s
 
 
 def _simulator_sources() -> list[Path]:
-    """The simulator's Python files that git tracks (working-tree contents are hashed): a file
-    someone has only just started next to them (a new server, say) cannot change a rendering, and
-    must not throw away a cache that takes half an hour to rebuild. Outside a checkout: all of them."""
-    try:
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--", "sim/video/*.py"], cwd=REPO, capture_output=True, check=True
-        ).stdout.decode()
-    except (OSError, subprocess.CalledProcessError):
-        return sorted((REPO / "sim" / "video").rglob("*.py"))
-    return sorted(REPO / name for name in listed.split("\0") if name and (REPO / name).exists())
+    """The simulator modules a recording imports: another module added next to them (a camera
+    server, say) cannot change a rendering and must not throw away half an hour of recordings."""
+    importlib.import_module("sim.video.generate")
+    importlib.import_module("sim.video.render")
+    files = {getattr(m, "__file__", None) for name, m in sys.modules.items() if name.startswith("sim.video")}
+    return sorted(Path(f) for f in files if f)
 
 
 def code_key() -> str:
