@@ -34,7 +34,8 @@ SCALE = 1000.0  # window 300 s -> 0.3 s, fall hold 120 s -> 0.12 s
 SAMPLES = 300  # trigger writes to make (after the warm-up cycles)
 WARMUP_CYCLES = 2  # the first decisions start from "no band"; not counted
 MARGIN_S = 0.12  # added to every wait: gateway timestamp jitter must not mix bursts
-TOPIC = "city/v1/gemeente/bench/gw-latency/#"  # the default policy gives gemeente band changes
+# The gateway's own status (readiness) and gemeente's band changes (the default policy's grant).
+TOPIC = "city/v1/#"
 # PM2.5/PM10 in 0.1 ug/m3. HIGH stays within the spike filter's jump_abs (100 ug/m3 for PM2.5,
 # 150 for PM10) of LOW, so the step is taken as real air, never dropped as an isolated spike.
 LOW = (30, 50)
