@@ -13,6 +13,7 @@ import typer
 from sim.video.generate import random_scene
 from sim.video.loader import SceneError, list_scenes, load_scene, scene_path
 from sim.video.output import render_to_file
+from sim.video.rtsp import RtspServer, RtspServerError
 from sim.video.scene import Scene
 from sim.video.server import MjpegServer
 
@@ -57,12 +58,19 @@ def serve(
     cam: Annotated[list[str], typer.Option(help="id=scene (scene as for render); repeat per camera")],
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port)")] = 8080,
     time_scale: Annotated[float, typer.Option(help="Scene seconds per wall second")] = 1.0,
+    rtsp: Annotated[bool, typer.Option(help="Also serve each camera over RTSP (GStreamer)")] = False,
 ) -> None:
     """Serve scenes as live MJPEG cameras at http://127.0.0.1:PORT/cam/<id>.mjpg until Ctrl-C."""
     cameras = {spec.split("=", 1)[0]: _scene(spec.split("=", 1)[1]) for spec in cam}
     server = MjpegServer(cameras, port=port, time_scale=time_scale).start()
+    try:
+        relay = RtspServer(server).start() if rtsp else None
+    except RtspServerError as exc:
+        server.stop()
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
     for cam_id in cameras:
-        typer.echo(f"{cam_id:12s} {server.url(cam_id)}")
+        typer.echo(f"{cam_id:12s} {server.url(cam_id)}" + (f"  {relay.url(cam_id)}" if relay else ""))
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -73,6 +81,8 @@ def serve(
     try:
         stop.wait()
     finally:
+        if relay is not None:
+            relay.stop()
         server.stop()
 
 
