@@ -128,9 +128,9 @@ class BackgroundLocator:
 
     Inside the boxes the caller asks to ``keep`` the background does not learn, so a person lying
     still stays foreground; elsewhere static changes fade in within ``absorb_s``. MOG2 has one
-    learning rate per frame, so each frame is applied twice: without learning, to find the
-    foreground, then to learn from a copy whose kept boxes show the background image (plus noise
-    of the measured level, so the model's variance there stays honest).
+    learning rate per frame, so with boxes to keep each frame is applied twice: without learning, to
+    find the foreground, then to learn from a copy whose kept boxes show the background image (plus
+    noise of the measured level, so the model's variance there stays honest).
     """
 
     def __init__(self, settings: BackgroundSettings | None = None) -> None:
@@ -141,6 +141,7 @@ class BackgroundLocator:
         self._frames = 0
         self._rng = np.random.default_rng(0)
         self._sigma: float | None = None
+        self._background: Image | None = None
         self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 9))  # tall: joins a body's parts
 
@@ -162,30 +163,36 @@ class BackgroundLocator:
         self._frames += 1
         if self._frames <= self.settings.warmup_frames:
             raw = self._mog.apply(small, learningRate=-1.0)
+        elif not keep:  # nothing to protect: MOG2 classifies each pixel before it learns from it
+            raw = self._mog.apply(small, learningRate=self._rate(dt_s))
         else:
             raw = self._mog.apply(small, learningRate=0.0)
             self._learn(small, dt_s, [_scaled(b, scale, small.shape) for b in keep])
         fg = (raw == MOG2_FOREGROUND).astype(np.uint8)
         if _fraction(fg, area) > self.settings.max_foreground:
             self._mog.apply(small, learningRate=1.0)  # a new scene: start again from this frame
+            self._background = None
             return np.zeros(fg.shape, dtype=np.bool_)
         fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, self._open)
         fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, self._close)
         return fg.astype(np.bool_)
 
+    def _rate(self, dt_s: float) -> float:
+        return min(1.0, _ABSORB_FRAMES_PER_RATE * max(dt_s, 1e-3) / self.settings.absorb_s)
+
     def _learn(self, small: Image, dt_s: float, keep: list[tuple[slice, slice]]) -> None:
-        rate = min(1.0, _ABSORB_FRAMES_PER_RATE * max(dt_s, 1e-3) / self.settings.absorb_s)
-        if keep:
-            background = self._mog.getBackgroundImage()
-            if self._frames % 10 == 0 or self._sigma is None:  # the sensor noise changes slowly
-                residual = np.abs(small[::4, ::4].astype(np.int16) - background[::4, ::4].astype(np.int16))
-                self._sigma = max(1.0, 1.4826 * float(np.median(residual)))
-            small = small.copy()
-            for rows, cols in keep:
-                patch = background[rows, cols].astype(np.float32)
-                patch += self._rng.standard_normal(patch.shape, dtype=np.float32) * np.float32(self._sigma)
-                small[rows, cols] = np.clip(patch, 0, 255).astype(np.uint8)
-        self._mog.apply(small, learningRate=rate)
+        # The background image and the sensor noise change slowly: both refreshed every 10 frames.
+        background, sigma = self._background, self._sigma
+        if self._frames % 10 == 0 or background is None or sigma is None:
+            background = self._background = np.asarray(self._mog.getBackgroundImage(), np.uint8)
+            residual = np.abs(small[::4, ::4].astype(np.int16) - background[::4, ::4].astype(np.int16))
+            sigma = self._sigma = max(1.0, 1.4826 * float(np.median(residual)))
+        small = small.copy()
+        for rows, cols in keep:
+            patch = background[rows, cols].astype(np.float32)
+            patch += self._rng.standard_normal(patch.shape, dtype=np.float32) * np.float32(sigma)
+            small[rows, cols] = np.clip(patch, 0, 255).astype(np.uint8)
+        self._mog.apply(small, learningRate=self._rate(dt_s))
 
     def locate(
         self, image: Image, dt_s: float, keep: Sequence[Box] = (), analysed: Mask | None = None
@@ -234,7 +241,9 @@ def blobs(fg: Mask, settings: BackgroundSettings) -> list[tuple[XYXY, Mask]]:
     groups = _merge([(i, _xyxy(stats[i])) for i in keep], gap)
     out = []
     for members, (x0, y0, x1, y1) in groups:
-        crop = np.isin(labels[y0:y1, x0:x1], members)
+        member = np.zeros(count, np.bool_)
+        member[members] = True
+        crop = member[labels[y0:y1, x0:x1]]  # a lookup: several times faster than np.isin
         if crop.sum() >= settings.min_area * area:
             out.append(((x0, y0, x1, y1), crop))
     return out
