@@ -22,7 +22,8 @@ from gateway.events import status_event
 from gateway.inference.air_quality import AirQualityDetector, AirQualitySettings
 from gateway.inference.fall import FallDetector, FallSettings
 from gateway.inference.flood import FloodDetector, FloodSettings
-from gateway.inference.person import BackgroundLocator, OnnxPersonLocator
+from gateway.inference.person import BackgroundLocator
+from gateway.inference.person_model import OnnxPersonLocator
 from gateway.inference.slots import CorrectorSlot, FallModelSlot, NowcasterSlot
 from gateway.inference.tamper import TamperDetector, TamperSettings
 from gateway.messages import Event, JsonValue, Publication, Reading, SourceStatus, utc_now

@@ -20,7 +20,7 @@ from gateway.inference.humidity import OnnxHumidityCorrector, default_model_dir,
 from gateway.inference.nowcast import MODEL_FILE as NOWCAST_FILE
 from gateway.inference.nowcast import OnnxNowcaster
 from gateway.inference.nowcast import load_signed as load_nowcaster
-from gateway.inference.person import PersonManifestError, PersonModelManifest
+from gateway.inference.person_model import PersonManifestError, PersonModelManifest
 from gateway.inference.runner import ModelIntegrityError, OnnxModel
 from gateway.messages import ModelRef
 from gateway.privacy.policy import DEFAULT_POLICY, Policy

@@ -21,7 +21,7 @@ from gateway.app import Gateway
 from gateway.audit import AuditLog
 from gateway.config import FallConfig, GatewayConfig
 from gateway.inference.fall import FallDetector
-from gateway.inference.person import OnnxPersonLocator
+from gateway.inference.person_model import OnnxPersonLocator
 from gateway.privacy.policy import DEFAULT_POLICY
 from gateway.reload import Trusted
 from gateway.security.signing import ManifestSpec, generate_signing_key, sign_manifest

@@ -22,8 +22,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from gateway.inference.person import (
-    BackgroundLocator,
+from gateway.inference.person import BackgroundLocator
+from gateway.inference.person_model import (
     OnnxPersonLocator,
     OutputSpec,
     PersonManifestError,
