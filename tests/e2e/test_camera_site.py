@@ -6,7 +6,7 @@ serial sensor. The lens is covered (`camera.tampered` reaches the police and the
 without a restart; the sensor keeps reporting meanwhile; no message on the broker carries image data.
 
 Scenario 2: three cameras, one looping a fall (someone trips on the rug and stays down), another
-someone lying down on a bed on purpose. The ambulance gets `fall.detected` for the hall zone at the
+with someone lying down on a bed on purpose. The ambulance gets `fall.detected` for the hall zone at the
 ground-truth impact and `fall.confirmed` after the configured time; the bedroom never alarms, nor
 does a third camera where someone sits down on a chair.
 """
