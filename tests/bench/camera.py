@@ -35,7 +35,6 @@ import json
 import math
 import os
 import resource
-import signal
 import statistics
 import subprocess
 import sys
@@ -44,8 +43,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import cv2
 
@@ -57,7 +55,7 @@ from gateway.pipeline import CameraPipeline, FrameDetector
 from gateway.sources.camera import CameraSource, CameraSpec, capture_args
 from sim.broker import Mosquitto
 from tests.bench.listener import Listener
-from tests.bench.procs import GatewayProcess, write_config
+from tests.bench.procs import Child, GatewayProcess, write_config
 from tests.bench.report import Figure
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,8 +189,10 @@ def probe_main(argv: Sequence[str]) -> int:
 # -- the simulated cameras (their own process) -------------------------------------------------------
 
 
-class SimCameras:
+class SimCameras(Child):
     """`python -m sim.video serve` with one camera per scene, on a free port of 127.0.0.1."""
+
+    term_wait_s = 10.0
 
     def __init__(self, workdir: Path, scenes: Mapping[str, str], timeout: float = 60.0) -> None:
         self.log = workdir / "sim-video.log"
@@ -259,24 +259,6 @@ class SimCameras:
                 raise ValueError(f"{cam} does not loop in step with {cam_ids[0]}: {own - release:+.2f} s")
             self.stall(cam, own - time.time())
         return release
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after a bounded wait."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 # -- figure 5: CPU per camera-second -----------------------------------------------------------------

@@ -22,7 +22,33 @@ def write_config(path: Path, config: dict[str, object]) -> Path:
     return path
 
 
-class GatewayProcess:
+class Child:
+    """A child process that is always stopped: SIGTERM, then SIGKILL after a bounded wait."""
+
+    proc: subprocess.Popen[bytes]
+    term_wait_s = 20.0
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after a bounded wait."""
+        if self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(self.term_wait_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class GatewayProcess(Child):
     """`edge-gateway run --config FILE` as a child process, its output in a log file."""
 
     def __init__(self, config: Path, log: Path) -> None:
@@ -55,22 +81,3 @@ class GatewayProcess:
     def log_tail(self, lines: int = 20) -> str:
         """The end of its log, for error messages."""
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after a bounded wait."""
-        if self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
