@@ -18,6 +18,7 @@ from sim.scenario import Scenario, WaterSpec
 from sim.serial.devices import (
     FaultInjector,
     Faults,
+    FaultSchedule,
     VirtualDevice,
     VirtualMhz19,
     VirtualPms5003,
@@ -30,10 +31,8 @@ from sim.serial.runner import DeviceRunner, ScenarioClock
 Truth = Callable[[float], dict[str, float]]
 Frozen = Callable[[float], bool]
 
+
 # Transport fault kinds of a scenario -> the Faults field that injects them.
-_FAULT_FIELDS = {"garbage": "garbage_p", "bad_checksum": "corrupt_p", "truncated": "truncate_p"}
-
-
 def make_device(
     kind: str, truth: Truth, rng: random.Random, frozen: Frozen, water: WaterSpec | None = None
 ) -> VirtualDevice:
@@ -49,21 +48,6 @@ def make_device(
     if kind == "mhz19":
         return VirtualMhz19(truth, rng, frozen=frozen)
     raise ValueError(f"the simulator has no device of type {kind!r}")
-
-
-class ScheduledFaults(FaultInjector):
-    """One injector per scenario fault window; windows of one sensor never overlap."""
-
-    def __init__(self, windows: list[tuple[Faults, FaultInjector]]) -> None:
-        super().__init__(Faults(windows=()), random.Random(0))
-        self._windows = windows
-
-    def apply(self, frame: bytes, t: float) -> bytes:
-        """Apply whichever window covers t."""
-        for faults, injector in self._windows:
-            if faults.active(t):
-                return injector.apply(frame, t)
-        return frame
 
 
 class SimulatedSite:
@@ -117,14 +101,20 @@ class SimulatedSite:
             self.runners[spec.id] = runner.start()
         return self
 
-    def _faults(self, sensor_id: str, rng: random.Random) -> ScheduledFaults:
-        windows = []
+    def _faults(self, sensor_id: str, rng: random.Random) -> FaultSchedule:
+        injectors = []
         for window in self.scenario.transport_faults(sensor_id):
-            field = _FAULT_FIELDS.get(window.kind)
-            if field is not None:
-                faults = Faults(**{field: window.rate}, windows=((window.at, window.until),))  # type: ignore[arg-type]
-                windows.append((faults, FaultInjector(faults, random.Random(rng.random()))))
-        return ScheduledFaults(windows)
+            rate, span = window.rate, ((window.at, window.until),)
+            if window.kind == "garbage":
+                faults = Faults(garbage_p=rate, windows=span)
+            elif window.kind == "bad_checksum":
+                faults = Faults(corrupt_p=rate, windows=span)
+            elif window.kind == "truncated":
+                faults = Faults(truncate_p=rate, windows=span)
+            else:
+                continue  # unplug: the runner's, not a frame fault
+            injectors.append(FaultInjector(faults, random.Random(rng.random())))
+        return FaultSchedule(injectors)
 
     @property
     def finished(self) -> bool:

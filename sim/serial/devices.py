@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -306,6 +306,14 @@ class Faults:
         return any(start <= t < end for start, end in self.windows)
 
 
+class FrameFaults(Protocol):
+    """What a device runner applies to each outgoing frame at scenario time t."""
+
+    def apply(self, frame: bytes, t: float) -> bytes:
+        """The frame as it leaves the sensor."""
+        ...
+
+
 class FaultInjector:
     """Applies `Faults` to outgoing frames with its own seeded random stream, and counts them."""
 
@@ -328,4 +336,18 @@ class FaultInjector:
         if rng.random() < f.garbage_p:
             frame = rng.randbytes(rng.randint(1, f.max_garbage)) + frame
             self.counts["garbage"] += 1
+        return frame
+
+
+class FaultSchedule:
+    """A sensor's scenario fault windows, each its own injector and random stream; they never overlap."""
+
+    def __init__(self, injectors: Sequence[FaultInjector]) -> None:
+        self.injectors = list(injectors)
+
+    def apply(self, frame: bytes, t: float) -> bytes:
+        """Apply the injector whose window covers t (none: the frame unchanged)."""
+        for injector in self.injectors:
+            if injector.faults.active(t):
+                return injector.apply(frame, t)
         return frame

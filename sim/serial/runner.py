@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Protocol, Self
 
-from sim.serial.devices import FaultInjector, VirtualDevice
+from sim.serial.devices import FrameFaults, VirtualDevice
 from sim.serial.pty import VirtualPort
 
 POLL_S = 0.005  # longest wait for host bytes: a 1 s frame period stays on time even at time_scale 20
@@ -42,7 +42,7 @@ class DeviceRunner:
     """A thread that feeds host bytes to a device and writes its replies and periodic frames."""
 
     def __init__(
-        self, device: VirtualDevice, port: VirtualPort, clock: Clock, faults: FaultInjector | None = None
+        self, device: VirtualDevice, port: VirtualPort, clock: Clock, faults: FrameFaults | None = None
     ) -> None:
         self.device, self.port, self.clock, self.faults = device, port, clock, faults
         self._windows: list[tuple[float, float]] = []  # scheduled unplugs, scenario time [start, end)
