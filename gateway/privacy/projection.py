@@ -8,6 +8,7 @@ scalars, lists and objects of them can pass: bytes, arrays and images have no wa
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -98,8 +99,21 @@ def _too_long(value: JsonValue) -> bool:
     return False
 
 
-def project_data(data: Mapping[str, JsonValue], grant: Grant) -> tuple[dict[str, JsonValue], list[str]]:
-    """The granted fields of `data`, rounded; and the names dropped."""
+def dump_id(value: JsonValue) -> str:
+    """A non-string reference as canonical JSON text, to be hashed like a string id."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def project_data(
+    data: Mapping[str, JsonValue], grant: Grant, actor: str = ""
+) -> tuple[dict[str, JsonValue], list[str]]:
+    """The granted fields of `data`, rounded; and the names dropped.
+
+    A field named ``*_id`` refers to another event or episode (``fall_id`` is the id of the
+    fall.detected it belongs to): it becomes that actor's id for it, exactly as the envelope's
+    ``id`` is made, so an actor can link the messages of one episode but not join them with
+    another actor's, and the raw id (a ULID, which encodes its time) never leaves.
+    """
     out: dict[str, JsonValue] = {}
     dropped = []
     for name, raw in data.items():
@@ -108,7 +122,9 @@ def project_data(data: Mapping[str, JsonValue], grant: Grant) -> tuple[dict[str,
             dropped.append(name)
             continue
         step = grant.round.get(name)
-        if isinstance(value, str) and TIMESTAMP.fullmatch(value):
+        if name.endswith("_id") and value is not None:
+            value = actor_id(actor, value if isinstance(value, str) else dump_id(value))
+        elif isinstance(value, str) and TIMESTAMP.fullmatch(value):
             try:
                 value = iso(round_time(datetime.fromisoformat(value), grant.time_round_s))
             except ValueError:  # shaped like a time but not one (month 13): not derived data
@@ -144,7 +160,7 @@ def project(
     event: Event, actor: str, grant: Grant, envelope: Mapping[str, JsonValue], where: Location
 ) -> Projection:
     """`event` as `actor` may see it under `grant`; `envelope` holds site and gateway."""
-    data, dropped = project_data(event.data, grant)
+    data, dropped = project_data(event.data, grant, actor)
     body: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "id": actor_id(actor, event.id),

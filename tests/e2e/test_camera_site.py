@@ -128,9 +128,11 @@ def test_fall_reaches_the_ambulance_and_everyday_scenes_do_not(tmp_path: Path, b
             fell_at = datetime.fromisoformat(event["data"]["time_of_fall"]).timestamp()
             assert fell_at % 10 == 0
             assert any(-1.5 < t - fell_at < 11.5 for t in truth), (event, truth)
-            assert set(event["data"]) <= {"zone", "confidence", "time_of_fall"}  # the ambulance's grant
+            assert set(event["data"]) <= {"zone", "confidence", "time_of_fall", "fall_id"}  # the grant
             assert set(event.get("location", {})) <= {"zone"}  # no coordinates for the ambulance
         assert confirmed and confirmed[0]["data"]["zone"] == "hall", confirmed
+        # a confirmation names the detection it confirms, by the ambulance's own id for it
+        assert confirmed[0]["data"]["fall_id"] in {e["id"] for e in detected}, (confirmed, detected)
         for everyday in ("bedroom", "kitchen"):
             assert fall_events(run, everyday) == [], fall_events(run, everyday)
         for message in run.recorder.messages:

@@ -165,6 +165,21 @@ def test_timestamps_in_data_are_no_finer_than_the_event_time(t: datetime, step: 
     assert projection.dropped == ("note",)  # shaped like a time but not one
 
 
+@given(st.text(min_size=1, max_size=40), st.sampled_from(["ambulance", "brandweer"]))
+def test_references_become_the_actors_own_ids(ref: str, actor: str) -> None:
+    # fall.confirmed's fall_id is the id of the fall.detected it belongs to: the same per actor.
+    grant = Grant(events=["*"], fields=["fall_id", "cmd_id"])
+    detected = project(Event("fall.detected", "cam", {}, id=ref), actor, grant, ENVELOPE, Location())
+    confirmed = project(
+        Event("fall.confirmed", "cam", {"fall_id": ref, "cmd_id": 7}), actor, grant, ENVELOPE, Location()
+    )
+    assert confirmed.body["data"]["fall_id"] == detected.body["id"] != ref
+    assert confirmed.body["data"]["cmd_id"] == actor_id(actor, "7")
+    other = "politie" if actor != "politie" else "gemeente"
+    elsewhere = project(Event("fall.confirmed", "cam", {"fall_id": ref}), other, grant, ENVELOPE, Location())
+    assert elsewhere.body["data"]["fall_id"] != confirmed.body["data"]["fall_id"]  # not joinable
+
+
 def test_time_steps_are_whole_seconds() -> None:
     # Published times have whole seconds, so a fractional step could not stay aligned: refused.
     with pytest.raises(ValidationError):
