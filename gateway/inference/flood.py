@@ -16,10 +16,8 @@ Pure logic: no I/O, and time comes only from `Reading.time`, so results are dete
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
 
 from gateway.inference.level_filter import (
     BLANKED,
@@ -32,7 +30,8 @@ from gateway.inference.level_filter import (
     LevelFilter,
     LevelSample,
 )
-from gateway.messages import Event, JsonValue, ModelRef, Reading
+from gateway.inference.nowcast import Nowcaster
+from gateway.messages import Event, JsonValue, Reading
 
 WATCH, WARNING, ALARM, CLEARED = "flood.watch", "flood.warning", "flood.alarm", "flood.cleared"
 FAULT_EVENT, RECOVERED_EVENT = "sensor.fault", "sensor.recovered"
@@ -47,21 +46,6 @@ QUALITY_OF: dict[str, str] = {
     JUMP_REJECTED: "filtered_outliers",
     UNSTABLE: "unstable_recent",
 }
-
-
-class Nowcaster(Protocol):
-    """The rise-rate nowcast model (gateway/inference/nowcast.py implements it)."""
-
-    @property
-    def model(self) -> ModelRef:
-        """The model that gives the probabilities."""
-        ...
-
-    def crossing_probabilities(
-        self, times_s: Sequence[float], depths_mm: Sequence[float], threshold_mm: float
-    ) -> tuple[float, float]:
-        """P(depth >= threshold within 15 min), P(... within 30 min), from the history (oldest first)."""
-        ...
 
 
 @dataclass(frozen=True)

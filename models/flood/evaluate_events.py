@@ -32,7 +32,8 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from gateway.inference.flood import FloodDetector, FloodSettings, Nowcaster
+from gateway.inference.flood import FloodDetector, FloodSettings
+from gateway.inference.nowcast import Nowcaster
 from gateway.inference.runner import ModelIntegrityError
 from gateway.messages import Reading
 from gateway.sources.protocols.base import Sample
