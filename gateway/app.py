@@ -199,7 +199,7 @@ class Gateway:
                 f"camera {camera.id}: fall.person_model {name} is not in the signed models manifest "
                 f"(person models listed: {listed})",
             )
-        return OnnxPersonLocator(people[name].manifest, people[name].model, BackgroundLocator())
+        return people[name].locator(BackgroundLocator())
 
     def _from_camera(self, item: Event | SourceStatus) -> None:
         """From a camera's thread: queue it, waiting (bounded) rather than dropping an event."""

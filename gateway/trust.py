@@ -20,8 +20,8 @@ from gateway.inference.humidity import OnnxHumidityCorrector, default_model_dir,
 from gateway.inference.nowcast import MODEL_FILE as NOWCAST_FILE
 from gateway.inference.nowcast import OnnxNowcaster
 from gateway.inference.nowcast import load_signed as load_nowcaster
-from gateway.inference.person_model import PersonManifestError, PersonModelManifest
-from gateway.inference.runner import ModelIntegrityError, OnnxModel
+from gateway.inference.person_model import PersonModel, load_person_model
+from gateway.inference.runner import ModelIntegrityError
 from gateway.messages import ModelRef
 from gateway.privacy.policy import DEFAULT_POLICY, Policy
 from gateway.security.signing import ManifestError, SigningKeyError, VerifiedManifest, verify_manifest
@@ -51,14 +51,6 @@ class Loaded(Generic[T]):
 
 
 @dataclass(frozen=True, slots=True)
-class PersonModel:
-    """An integrator's ONNX person or pose model and the JSON manifest that says how to run it."""
-
-    manifest: PersonModelManifest
-    model: OnnxModel
-
-
-@dataclass(frozen=True, slots=True)
 class ModelSet:
     """The models a gateway runs: all from one signed manifest."""
 
@@ -77,14 +69,8 @@ class ModelSet:
 
 def load_person_models(verified: VerifiedManifest) -> dict[str, PersonModel]:
     """Every person/*.json of the signed manifest with the ONNX file it names (both verified)."""
-    out = {}
-    for path in sorted(p for p in verified.files if p.startswith(PERSON_MODELS) and p.endswith(".json")):
-        try:
-            manifest = PersonModelManifest.from_json(verified.read_verified(path))
-        except PersonManifestError as exc:
-            raise ModelIntegrityError(f"{path}: {exc}") from exc
-        out[path] = PersonModel(manifest, OnnxModel.from_signed(verified, manifest.file, manifest.name))
-    return out
+    names = sorted(p for p in verified.files if p.startswith(PERSON_MODELS) and p.endswith(".json"))
+    return {name: load_person_model(verified, name) for name in names}
 
 
 def load_models(public_key: Path = DEFAULT_PUBLIC_KEY, models_dir: Path | None = None) -> Loaded[ModelSet]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import cv2
@@ -234,17 +235,34 @@ def _crop(fg: Mask | None, box: Box, width: int) -> Mask | None:
     return crop if crop.any() else None
 
 
-def load_onnx_locator(
-    verified: VerifiedManifest, manifest_file: str, background: BackgroundLocator | None = None
-) -> OnnxPersonLocator:
-    """The locator for ``manifest_file`` (e.g. ``person/yolo.json``) of a signed models manifest.
+@dataclass(frozen=True, slots=True)
+class PersonModel:
+    """A verified ONNX person or pose model and the manifest that says how to run it (shareable
+    between cameras: onnxruntime sessions run concurrently; each camera gets its own locator)."""
+
+    manifest: PersonModelManifest
+    model: OnnxModel
+
+    def locator(self, background: BackgroundLocator | None = None) -> OnnxPersonLocator:
+        """A locator for one camera (with its own background model, if given)."""
+        return OnnxPersonLocator(self.manifest, self.model, background)
+
+
+def load_person_model(verified: VerifiedManifest, manifest_file: str) -> PersonModel:
+    """The model described by ``manifest_file`` (e.g. ``person/yolo.json``) of a signed models manifest.
 
     Both the JSON manifest and the ONNX file it names are read only through ``verified``, so an
-    unsigned or changed file is refused like any other model.
+    unsigned or changed file is refused like any other model; so is a manifest that does not parse.
     """
     try:
         manifest = PersonModelManifest.from_json(verified.read_verified(manifest_file))
-    except ManifestError as exc:
+    except (ManifestError, PersonManifestError) as exc:
         raise ModelIntegrityError(f"refusing person model manifest {manifest_file}: {exc}") from exc
-    model = OnnxModel.from_signed(verified, manifest.file, manifest.name)
-    return OnnxPersonLocator(manifest, model, background)
+    return PersonModel(manifest, OnnxModel.from_signed(verified, manifest.file, manifest.name))
+
+
+def load_onnx_locator(
+    verified: VerifiedManifest, manifest_file: str, background: BackgroundLocator | None = None
+) -> OnnxPersonLocator:
+    """One camera's locator for ``manifest_file`` of a signed models manifest (see load_person_model)."""
+    return load_person_model(verified, manifest_file).locator(background)
