@@ -108,11 +108,10 @@ def reading_detectors(
                 FloodSettings(mount_height_mm=sensor.mount_height_mm, levels=levels), scale
             )
             flood = FloodDetector(sensor.id, settings, nowcaster)
-        air_quality = AirQualityDetector(sensor.id, air, corrector)
         if sensor.type == "node":
-            detectors[sensor.id] = ByKeys(air_quality, flood)
+            detectors[sensor.id] = ByKeys(AirQualityDetector(sensor.id, air, corrector), flood)
         else:
-            detectors[sensor.id] = flood or air_quality
+            detectors[sensor.id] = flood or AirQualityDetector(sensor.id, air, corrector)
     return detectors
 
 
