@@ -15,20 +15,15 @@ from pathlib import Path
 from typing import Protocol
 
 from gateway import audit
+from gateway.air.detector import AirQualityDetector, AirQualitySettings
 from gateway.audit import AuditLog
 from gateway.commands import CommandRefused, SeenCommands, verify_command, write_config
 from gateway.config import CameraConfig, GatewayConfig, SensorConfig, is_loopback
 from gateway.events import status_event
-from gateway.inference.air_quality import AirQualityDetector, AirQualitySettings
-from gateway.inference.fall import FallDetector, FallSettings
-from gateway.inference.flood import FloodDetector, FloodSettings
-from gateway.inference.person import BackgroundLocator
-from gateway.inference.person_model import OnnxPersonLocator
+from gateway.flood.detector import FloodDetector, FloodSettings
 from gateway.inference.slots import CorrectorSlot, FallModelSlot, NowcasterSlot
-from gateway.inference.tamper import TamperDetector, TamperSettings
 from gateway.messages import Event, JsonValue, Publication, Reading, SourceStatus, utc_now
 from gateway.outbox import Outbox
-from gateway.pipeline import CameraPipeline, FrameDetector, camera_regions, camera_spec
 from gateway.privacy.door import Door
 from gateway.privacy.projection import Location
 from gateway.publish.mqtt import BrokerRejected, MqttPublisher
@@ -41,6 +36,11 @@ from gateway.sources.serial import SerialSource, SerialSpec, SourceOutput
 from gateway.timescale import scale_durations
 from gateway.topics import Topics
 from gateway.trust import Untrusted
+from gateway.vision.fall import FallDetector, FallSettings
+from gateway.vision.person import BackgroundLocator
+from gateway.vision.person_model import OnnxPersonLocator
+from gateway.vision.pipeline import CameraPipeline, FrameDetector, camera_regions, camera_spec
+from gateway.vision.tamper import TamperDetector, TamperSettings
 
 log = logging.getLogger(__name__)
 

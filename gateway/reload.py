@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway import audit
+from gateway.air.humidity import default_model_dir
 from gateway.audit import AuditLog
-from gateway.inference.humidity import default_model_dir
 from gateway.messages import JsonValue
 from gateway.privacy.policy import DEFAULT_POLICY, Policy
 from gateway.trust import MANIFEST, Loaded, ModelSet, Untrusted, load_models, load_policy

@@ -13,18 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from gateway.inference.fall import MODEL_FILE as FALL_FILE
-from gateway.inference.fall import OnnxFallModel
-from gateway.inference.fall import load_signed as load_fall_model
-from gateway.inference.humidity import OnnxHumidityCorrector, default_model_dir, load_signed
-from gateway.inference.nowcast import MODEL_FILE as NOWCAST_FILE
-from gateway.inference.nowcast import OnnxNowcaster
-from gateway.inference.nowcast import load_signed as load_nowcaster
-from gateway.inference.person_model import PersonModel, load_person_model
+from gateway.air.humidity import OnnxHumidityCorrector, default_model_dir, load_signed
+from gateway.flood.nowcast import MODEL_FILE as NOWCAST_FILE
+from gateway.flood.nowcast import OnnxNowcaster
+from gateway.flood.nowcast import load_signed as load_nowcaster
 from gateway.inference.runner import ModelIntegrityError
 from gateway.messages import ModelRef
 from gateway.privacy.policy import DEFAULT_POLICY, Policy
 from gateway.security.signing import ManifestError, SigningKeyError, VerifiedManifest, verify_manifest
+from gateway.vision.fall import MODEL_FILE as FALL_FILE
+from gateway.vision.fall import OnnxFallModel
+from gateway.vision.fall import load_signed as load_fall_model
+from gateway.vision.person_model import PersonModel, load_person_model
 from gateway.yamlfile import ConfigError, parse_yaml_model
 
 T = TypeVar("T")

@@ -6,7 +6,7 @@ hysteresis and a fall hold, CO2 levels, flood levels with hysteresis and a fall 
 device and link faults a gateway with default settings can confirm. Waves, debris, multipath and
 lost echoes are misreadings, never in the truth: a flood event they cause is a false event.
 
-The EAQI table is a copy kept here on purpose, not imported from `gateway.inference.eaqi`: the
+The EAQI table is a copy kept here on purpose, not imported from `gateway.air.eaqi`: the
 ground truth must not share a transcription error with the code it judges (a unit test compares
 the two copies).
 """
@@ -39,7 +39,7 @@ EAQI_LOWER: Mapping[str, Mapping[str, tuple[float, ...]]] = {
     "2024": {"pm25": (5.0, 15.0, 50.0, 90.0, 140.0), "pm10": (15.0, 45.0, 120.0, 195.0, 270.0)},
 }
 CO2_LEVELS = ("normal", "elevated", "high")
-# Flood detector defaults, restated (tests compare them with gateway.inference.flood.FloodSettings).
+# Flood detector defaults, restated (tests compare them with gateway.flood.detector.FloodSettings).
 FLOOD_HYSTERESIS_MM = 25.0
 FLOOD_FALL_HOLD_S = 300.0
 LOST_TARGET_FAULT_S = 1800.0

@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from gateway.security.pki import create_ca, make_key_and_csr, sign_csr
+from gateway.tools.pki import create_ca, make_key_and_csr, sign_csr
 from sim.broker import Mosquitto
 
 NOT_AUTHORIZED = 0x87

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gateway.inference.correction import PmCorrector
-from gateway.inference.fall import FallModel, FloatArray
-from gateway.inference.nowcast import Nowcaster
+from gateway.air.correction import PmCorrector
+from gateway.flood.nowcast import Nowcaster
 from gateway.messages import ModelRef
+from gateway.vision.fall import FallModel, FloatArray
 
 
 class CorrectorSlot:

@@ -24,11 +24,11 @@ from models.fall.replay import Records
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / "run" / "fall_cache"
 SOURCES = (
-    "gateway/inference/person.py",
-    "gateway/inference/tracking.py",
-    "gateway/inference/silhouette.py",
-    "gateway/inference/fall.py",
-    "gateway/inference/regions.py",
+    "gateway/vision/person.py",
+    "gateway/vision/tracking.py",
+    "gateway/vision/silhouette.py",
+    "gateway/vision/fall.py",
+    "gateway/vision/regions.py",
 )
 RECORDING_VERSION = "1"  # bump when models/fall/data.py changes what `record` stores
 

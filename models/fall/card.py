@@ -9,8 +9,8 @@ import math
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from gateway.inference.fall import FallSettings
-from gateway.inference.silhouette import FEATURES, STEP_S, WINDOW_STEPS
+from gateway.vision.fall import FallSettings
+from gateway.vision.silhouette import FEATURES, STEP_S, WINDOW_STEPS
 from models.fall.data import HELD_OUT_FROM, POSITIVE, PREROLL_S, RENDER_SIZE, SceneData, labels
 from models.generated import END, begin
 

@@ -30,7 +30,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from gateway.inference.fall import (
+from gateway.messages import Frame, ModelRef
+from gateway.vision.fall import (
     FALL_DETECTED,
     FallDetector,
     FallModel,
@@ -38,8 +39,7 @@ from gateway.inference.fall import (
     Observation,
     load_file,
 )
-from gateway.inference.regions import Regions
-from gateway.messages import Frame, ModelRef
+from gateway.vision.regions import Regions
 from models.fall.replay import FloatArray, Records
 
 MANIFEST = Path(__file__).resolve().parents[1] / "MANIFEST.sha256"

@@ -29,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from gateway.inference.fall import FALL_DETECTED, FallDetector, FallSettings, load_file
-from gateway.inference.person import BackgroundLocator, BackgroundSettings
-from gateway.inference.regions import Regions
 from gateway.messages import Event, Frame, SourceStatus
 from gateway.sources.camera import CameraSource, CameraSpec
+from gateway.vision.fall import FALL_DETECTED, FallDetector, FallSettings, load_file
+from gateway.vision.person import BackgroundLocator, BackgroundSettings
+from gateway.vision.regions import Regions
 from models.fall.card import BEGIN_EVAL, evaluation_section
 from models.fall.data import SceneData, record_many, record_named
 from models.fall.replay import FloatArray, replay, windows_of

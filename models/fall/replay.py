@@ -1,6 +1,6 @@
 """Replays recorded per-person silhouettes through the gateway's fall state machine.
 
-The camera path (gateway/inference/fall.py ``FallDetector``) runs person localisation, tracking and
+The camera path (gateway/vision/fall.py ``FallDetector``) runs person localisation, tracking and
 silhouettes on frames, then ``FallState`` on each track. Everything after the silhouettes is
 replayed here from recorded rows, so validation during training and the UR Fall per-frame CSVs
 go through the very same windows and state machine as a gateway, at the same 10 fps analysis rate.
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from gateway.inference.fall import FallSettings, FallState
-from gateway.inference.silhouette import FeatureHistory, Silhouette
+from gateway.vision.fall import FallSettings, FallState
+from gateway.vision.silhouette import FeatureHistory, Silhouette
 
 FloatArray = npt.NDArray[np.float32]
 Scorer = Callable[[FloatArray], FloatArray]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from gateway.inference.fall import FallSettings
+from gateway.vision.fall import FallSettings
 from models.fall.data import SceneData, TruthEvent
 from models.fall.replay import FloatArray, replay
 

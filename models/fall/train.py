@@ -5,7 +5,7 @@ run through the gateway's own camera path (models/fall/data.py). Nothing under
 ``../shared/datasets/fall/`` is read here: those files are for evaluation (models/fall/evaluate.py).
 
 Model: a window of 3 s of silhouette features at 10 Hz (30 x 6 values, see
-gateway/inference/silhouette.py) -> logistic regression, a small multilayer perceptron or
+gateway/vision/silhouette.py) -> logistic regression, a small multilayer perceptron or
 gradient-boosted trees, whichever wins on validation -> the probability that a fall ended in the
 window. Candidates are compared on a validation split of the training seeds (every fifth seed) by
 the detector's event-level results, replayed through the gateway's state machine; the best is
@@ -39,8 +39,8 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from gateway.inference.fall import FallSettings
-from gateway.inference.silhouette import FEATURES, WINDOW_STEPS
+from gateway.vision.fall import FallSettings
+from gateway.vision.silhouette import FEATURES, WINDOW_STEPS
 from models.fall.cache import load_scenes
 from models.fall.card import BEGIN_CARD, render
 from models.fall.data import SceneData, labels

@@ -3,7 +3,7 @@
 ``../shared/datasets/fall/urfd/urfall-cam0-{falls,adls}.csv`` (Kwolek & Kepski 2014; see
 shared/datasets/SOURCES.md) hold features the dataset authors computed from Kinect depth maps of
 camera 0, at 30 fps. They are never used to train, tune or pick a threshold: the model and every
-setting are fixed before these files are read. Mapping to ``gateway.inference.silhouette``:
+setting are fixed before these files are read. Mapping to ``gateway.vision.silhouette``:
 
 | ours              | UR Fall                          | caveat                                                   |
 |-------------------|----------------------------------|----------------------------------------------------------|

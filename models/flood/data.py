@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from gateway.inference.nowcast import MARGIN_S, N_FEATURES, WINDOW_S, nowcast_features
+from gateway.flood.nowcast import MARGIN_S, N_FEATURES, WINDOW_S, nowcast_features
 from models.flood.simulate import Series
 
 FloatArray = npt.NDArray[np.float64]

@@ -32,8 +32,8 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from gateway.inference.flood import FloodDetector, FloodSettings
-from gateway.inference.nowcast import Nowcaster
+from gateway.flood.detector import FloodDetector, FloodSettings
+from gateway.flood.nowcast import Nowcaster
 from gateway.inference.runner import ModelIntegrityError
 from gateway.messages import Reading
 from gateway.sources.protocols.base import Sample
@@ -79,7 +79,7 @@ class Replayed:
 def load_nowcaster() -> tuple[Nowcaster | None, str]:
     """The signed flood nowcast model if the repository ships one, else None and why."""
     try:
-        nowcast = importlib.import_module("gateway.inference.nowcast")
+        nowcast = importlib.import_module("gateway.flood.nowcast")
         signing = importlib.import_module("gateway.security.signing")
         verified = signing.verify_manifest(
             REPO / "models" / "MANIFEST.json", REPO / "models" / "release.pub.pem"

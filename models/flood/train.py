@@ -1,7 +1,7 @@
 """Train, export and document the flood nowcast: ``python -m models.flood.train``.
 
 Two gradient-boosted tree classifiers (scikit-learn ``HistGradientBoostingClassifier``, one per horizon,
-monotone in the rise-rate and distance features) on the features of ``gateway/inference/nowcast.py``
+monotone in the rise-rate and distance features) on the features of ``gateway/flood/nowcast.py``
 (imported from there, never re-implemented), trained on simulated series (``models/flood/simulate.py``)
 plus the part of the House Mill development data before the time split (``models/flood/data.py``).
 Both are exported into one ONNX graph, ``features`` float32 [N, 17] -> ``probabilities`` float32 [N, 2]
@@ -28,7 +28,7 @@ from onnx import TensorProto, helper, numpy_helper
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from gateway.inference.nowcast import FEATURE_NAMES, HORIZONS_MIN, MODEL_FILE, MONOTONIC, N_FEATURES
+from gateway.flood.nowcast import FEATURE_NAMES, HORIZONS_MIN, MODEL_FILE, MONOTONIC, N_FEATURES
 from models.flood.data import (
     REPO_ROOT,
     SPLIT,
@@ -185,7 +185,7 @@ def metadata() -> dict[str, str]:
     """Human-readable properties stored in the ONNX file."""
     return {
         "name": MODEL_NAME,
-        "input": f"features float32 [N,{N_FEATURES}]: gateway.inference.nowcast.nowcast_features",
+        "input": f"features float32 [N,{N_FEATURES}]: gateway.flood.nowcast.nowcast_features",
         "feature_names": ",".join(FEATURE_NAMES),
         "output": "probabilities float32 [N,2]: P(depth reaches threshold within 15 min, within 30 min)",
         "trees": ", ".join(f"{k}={v}" for k, v in TREES.items()),

@@ -47,12 +47,12 @@ from typing import Any
 
 import cv2
 
-from gateway.inference.fall import FallDetector, FallSettings, load_file
-from gateway.inference.regions import Regions
-from gateway.inference.tamper import TamperDetector
 from gateway.messages import Event, Frame, SourceStatus
-from gateway.pipeline import CameraPipeline, FrameDetector
 from gateway.sources.camera import CameraSource, CameraSpec, capture_args
+from gateway.vision.fall import FallDetector, FallSettings, load_file
+from gateway.vision.pipeline import CameraPipeline, FrameDetector
+from gateway.vision.regions import Regions
+from gateway.vision.tamper import TamperDetector
 from sim.broker import Mosquitto
 from tests.bench.listener import Listener
 from tests.bench.procs import Child, GatewayProcess, write_config

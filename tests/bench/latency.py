@@ -1,6 +1,6 @@
 """Figure 3: latency from a frame's last byte on the pty to its `air.band_changed` at a subscriber.
 
-How the detector decides (gateway/inference/air_quality.py, with sim_time_scale = SCALE): a band
+How the detector decides (gateway/air/detector.py, with sim_time_scale = SCALE): a band
 is decided on the mean of the readings in the last window_s/SCALE seconds once min_readings are
 in it; a rise is reported at once, a fall only after the lower band has held band_fall_hold_s/SCALE.
 So each cycle writes, one write per burst of min_readings SDS011 frames:
@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.inference.air_quality import AirQualitySettings
-from gateway.inference.eaqi import BANDS, EAQI_2017, overall_band
+from gateway.air.detector import AirQualitySettings
+from gateway.air.eaqi import BANDS, EAQI_2017, overall_band
 from sim.broker import Mosquitto
 from sim.serial.encoders import sds011_data
 from sim.serial.pty import VirtualPort

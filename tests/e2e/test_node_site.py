@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from gateway.flash import FIRMWARE_DIR
+from gateway.tools.flash import FIRMWARE_DIR
 from sim.board import Board
 from sim.broker import Mosquitto
 from tests.mqtt_helpers import Recorder

@@ -1,6 +1,6 @@
 """The broker enforces the generated ACL over mutual TLS: a real Mosquitto, real certificates.
 
-Scenario: a local CA (gateway.security.pki) issues certificates to two actors (ambulance, politie),
+Scenario: a local CA (gateway.tools.pki) issues certificates to two actors (ambulance, politie),
 three gateways (site-a/gw-1, site-a/gw-2, site-b/gw-1) and one operator; Mosquitto listens on
 127.0.0.1 with `require_certificate`, `use_identity_as_username` and the `mosquitto_acl()` text.
 
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.security.acl import mosquitto_acl
-from gateway.security.pki import identity_actor, identity_gateway, identity_operator
+from gateway.tools.acl import mosquitto_acl
+from gateway.tools.pki import identity_actor, identity_gateway, identity_operator
 from tests.secure_broker import (
     NO_MATCHING_SUBSCRIBERS,
     NOT_AUTHORIZED,

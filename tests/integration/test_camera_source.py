@@ -31,10 +31,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from gateway.inference.regions import Regions
 from gateway.messages import Event, Frame, SourceStatus
-from gateway.pipeline import CameraPipeline
 from gateway.sources.camera import CameraSource, CameraSpec, capture_args, redact
+from gateway.vision.pipeline import CameraPipeline
+from gateway.vision.regions import Regions
 
 FILE_FPS = 30.0
 FILE_FRAMES = 60
@@ -388,7 +388,7 @@ def test_a_failing_detector_costs_frames_not_the_camera(
     source = CameraSource(CameraSpec("cam-p", str(video), realtime=False), Regions().black_out)
     exploding = Exploding()
     pipeline = CameraPipeline(source, [exploding, Counting()], emitted.append)
-    with caplog.at_level(logging.ERROR, logger="gateway.pipeline"):
+    with caplog.at_level(logging.ERROR, logger="gateway.vision.pipeline"):
         pipeline.start()
         assert source.wait_finished(10.0)
         pipeline.stop()

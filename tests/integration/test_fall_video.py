@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.inference.fall import FALL_DETECTED, FallDetector, FallSettings, load_file
-from gateway.inference.regions import Regions
 from gateway.messages import Event, Frame, SourceStatus
 from gateway.sources.camera import CameraSource, CameraSpec
+from gateway.vision.fall import FALL_DETECTED, FallDetector, FallSettings, load_file
+from gateway.vision.regions import Regions
 from sim.video.loader import load_scene, scene_path
 from sim.video.output import render_to_file
 

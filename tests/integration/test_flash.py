@@ -22,11 +22,11 @@ import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
-from gateway.flash import FIRMWARE_DIR, FlashOptions, VerifyFailed, connect, flash, main, verify
-from gateway.flash import BoardFile as FlashedFile
 from gateway.messages import Event
 from gateway.sources.node_link import NodeLink
 from gateway.sources.protocols.node import Info, NodeDecoder, NodeSample
+from gateway.tools.flash import FIRMWARE_DIR, FlashOptions, VerifyFailed, connect, flash, main, verify
+from gateway.tools.flash import BoardFile as FlashedFile
 from sim.board import Board, mpy_source_name
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from gateway.security.pki import identity_actor
+from gateway.tools.pki import identity_actor
 from sim.scenario import load_scenario, scenario_path
 from sim.site import SimulatedSite
 from tests.secure_broker import Ca, SecureMosquitto, TlsClient, issue

@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 import pytest
 
-from gateway.inference.regions import Regions
 from gateway.sources.camera import CameraSource
+from gateway.vision.regions import Regions
 from sim.video import MjpegServer, load_scene, scene_path
 from sim.video.rtsp import RtspServer, rtsp_support
 from tests.integration.test_camera_source import Collector, live_spec, wait_until

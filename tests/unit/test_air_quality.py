@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.inference.air_quality import (
+from gateway.air.detector import (
     BAND_CHANGED,
     CO2_HIGH,
     CO2_NORMAL,

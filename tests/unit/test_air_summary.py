@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from gateway.inference.air_summary import AirSummary
+from gateway.air.summary import AirSummary
 
 HOUR = 3600.0
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC).timestamp()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gateway.cli import app
 from gateway.config import ConfigError, load_config
+from gateway.tools.cli import app
 
 VALID = """\
 site: zoetermeer-centrum

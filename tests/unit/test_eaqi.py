@@ -6,7 +6,7 @@ from itertools import pairwise
 
 import pytest
 
-from gateway.inference.eaqi import (
+from gateway.air.eaqi import (
     BANDS,
     EAQI_2017,
     EAQI_2024,

@@ -24,10 +24,10 @@ import cv2
 import numpy as np
 import pytest
 
-from gateway.inference.fall import FALL_CONFIRMED, FALL_DETECTED, FALL_RECOVERED, FallDetector, FallSettings
-from gateway.inference.regions import Regions
-from gateway.inference.silhouette import FEATURES, WINDOW_STEPS
 from gateway.messages import Event, Frame, ModelRef, dump_json, event_to_json
+from gateway.vision.fall import FALL_CONFIRMED, FALL_DETECTED, FALL_RECOVERED, FallDetector, FallSettings
+from gateway.vision.regions import Regions
+from gateway.vision.silhouette import FEATURES, WINDOW_STEPS
 
 W, H, FPS = 160, 120, 10.0
 START = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from gateway.inference.fall import FallDetector, FallSettings, FloatArray
-from gateway.inference.regions import Regions
 from gateway.inference.slots import FallModelSlot
 from gateway.messages import ModelRef
+from gateway.vision.fall import FallDetector, FallSettings, FloatArray
+from gateway.vision.regions import Regions
 
 
 class Constant:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.inference.flood import (
+from gateway.flood.detector import (
     ALARM,
     CLEARED,
     FAULT_EVENT,

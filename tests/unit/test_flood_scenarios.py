@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway.config import SensorConfig
-from gateway.inference.flood import FloodDetector, FloodSettings
+from gateway.flood.detector import FloodDetector, FloodSettings
 from gateway.messages import Event, Reading
 from gateway.sources.protocols.base import Sample
 from gateway.sources.protocols.maxbotix import PROTOCOL, MaxbotixDecoder

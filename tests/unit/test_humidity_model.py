@@ -12,8 +12,8 @@ import itertools
 import numpy as np
 import pytest
 
-from gateway.inference.correction import PmCorrector
-from gateway.inference.humidity import MODEL_NAME, OnnxHumidityCorrector, default_model_dir, load_default
+from gateway.air.correction import PmCorrector
+from gateway.air.humidity import MODEL_NAME, OnnxHumidityCorrector, default_model_dir, load_default
 from gateway.inference.runner import OnnxModel
 
 

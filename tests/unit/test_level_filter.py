@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 
 import pytest
 
-from gateway.inference.level_filter import (
+from gateway.flood.level_filter import (
     JUMP_REJECTED,
     NO_TARGET,
     OUTLIERS,

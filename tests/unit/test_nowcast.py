@@ -14,10 +14,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from gateway.inference import nowcast
-from gateway.inference.flood import Nowcaster as DetectorNowcaster
-from gateway.inference.humidity import default_model_dir
-from gateway.inference.nowcast import (
+from gateway.air.humidity import default_model_dir
+from gateway.flood import nowcast
+from gateway.flood.detector import Nowcaster as DetectorNowcaster
+from gateway.flood.nowcast import (
     FEATURE_NAMES,
     MODEL_FILE,
     N_FEATURES,

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from gateway.inference.fall import FallDetector, FallSettings
-from gateway.inference.person import BackgroundLocator, Box, Mask, PersonDetection
-from gateway.inference.regions import Regions
 from gateway.messages import Frame, ModelRef
+from gateway.vision.fall import FallDetector, FallSettings
+from gateway.vision.person import BackgroundLocator, Box, Mask, PersonDetection
+from gateway.vision.regions import Regions
 from sim.video import Renderer, random_scene
 from sim.video.scene import Keyframes
 

@@ -22,8 +22,16 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from gateway.inference.person import BackgroundLocator
-from gateway.inference.person_model import (
+from gateway.inference.runner import ModelIntegrityError, OnnxModel
+from gateway.security.signing import (
+    ManifestError,
+    ManifestSpec,
+    generate_signing_key,
+    sign_manifest,
+    verify_manifest,
+)
+from gateway.vision.person import BackgroundLocator
+from gateway.vision.person_model import (
     OnnxPersonLocator,
     OutputSpec,
     PersonManifestError,
@@ -32,14 +40,6 @@ from gateway.inference.person_model import (
     load_onnx_locator,
     nms,
     preprocess,
-)
-from gateway.inference.runner import ModelIntegrityError, OnnxModel
-from gateway.security.signing import (
-    ManifestError,
-    ManifestSpec,
-    generate_signing_key,
-    sign_manifest,
-    verify_manifest,
 )
 
 SIZE = 64

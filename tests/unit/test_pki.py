@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from gateway.security.pki import (
+from gateway.tools.pki import (
     create_ca,
     identity_actor,
     identity_gateway,

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from gateway.air.detector import AirQualityDetector
 from gateway.app import ByKeys, reading_detectors
 from gateway.config import GatewayConfig
-from gateway.inference.air_quality import AirQualityDetector
-from gateway.inference.flood import FloodDetector
+from gateway.flood.detector import FloodDetector
 from gateway.inference.slots import CorrectorSlot
 from gateway.messages import Reading
 from gateway.trust import load_models

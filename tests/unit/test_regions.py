@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from gateway.config import CameraConfig
-from gateway.inference.regions import Regions, contains, rasterise
-from gateway.pipeline import camera_regions, camera_spec
+from gateway.vision.pipeline import camera_regions, camera_spec
+from gateway.vision.regions import Regions, contains, rasterise
 
 LEFT_HALF = ((0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0))
 TRIANGLE = ((0.1, 0.2), (0.9, 0.35), (0.3, 0.95))

@@ -8,8 +8,8 @@ from statistics import fmean
 import pytest
 from ruamel.yaml import YAML
 
-from gateway.inference.air_quality import AirQualitySettings
-from gateway.inference.eaqi import EAQI_TABLES
+from gateway.air.detector import AirQualitySettings
+from gateway.air.eaqi import EAQI_TABLES
 from sim.ground_truth import EAQI_LOWER, ExpectedEvent, TruthSettings, ground_truth
 from sim.scenario import (
     MEASURED,

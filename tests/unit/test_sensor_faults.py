@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from gateway.inference.sensor_faults import (
+from gateway.air.sensor_faults import (
     FAULT_EVENT,
     RECOVERED_EVENT,
     FaultSettings,

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from gateway.inference.person import Box, PersonDetection
-from gateway.inference.silhouette import (
+from gateway.vision.person import Box, PersonDetection
+from gateway.vision.silhouette import (
     FEATURES,
     NEUTRAL_OCCUPANCY,
     WINDOW_STEPS,
@@ -27,7 +27,7 @@ from gateway.inference.silhouette import (
     silhouette,
     speed,
 )
-from gateway.inference.tracking import Track, TrackerSettings
+from gateway.vision.tracking import Track, TrackerSettings
 
 
 def ellipse_mask(major: int, minor: int, angle: float) -> np.ndarray:

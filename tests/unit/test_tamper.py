@@ -19,10 +19,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from gateway.inference.regions import Regions
-from gateway.inference.tamper import TamperDetector, TamperSettings
 from gateway.messages import Event, Frame
 from gateway.timescale import scale_durations
+from gateway.vision.regions import Regions
+from gateway.vision.tamper import TamperDetector, TamperSettings
 
 FPS = 10
 T0 = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.inference.person import Box, PersonDetection
-from gateway.inference.tracking import Tracker, TrackerSettings
+from gateway.vision.person import Box, PersonDetection
+from gateway.vision.tracking import Tracker, TrackerSettings
 
 HEIGHT = 240
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway.air.humidity import default_model_dir
 from gateway.audit import AuditLog, verify_chain
-from gateway.inference.humidity import default_model_dir
 from gateway.privacy.policy import DEFAULT_POLICY
 from gateway.reload import Trusted
 from gateway.security.signing import ManifestSpec, generate_signing_key, sign_manifest

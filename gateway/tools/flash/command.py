@@ -7,10 +7,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gateway.flash.build import compile_sources, firmware_sources, identity, json_file, node_config
-from gateway.flash.install import copy_files, restart, self_test, verify
-from gateway.flash.job import EXIT_ERROR, EXIT_SENSORS, FIRMWARE_DIR, FlashError, FlashOptions, FlashReport
-from gateway.flash.link import board_facts, check_port, connect
+from gateway.tools.flash.build import compile_sources, firmware_sources, identity, json_file, node_config
+from gateway.tools.flash.install import copy_files, restart, self_test, verify
+from gateway.tools.flash.job import (
+    EXIT_ERROR,
+    EXIT_SENSORS,
+    FIRMWARE_DIR,
+    FlashError,
+    FlashOptions,
+    FlashReport,
+)
+from gateway.tools.flash.link import board_facts, check_port, connect
 
 
 def run_flash(options: FlashOptions, console: Console) -> FlashReport:

@@ -12,10 +12,10 @@ progress callback per 256-byte chunk for the progress bar, and its exceptions to
 failures apart. Its API is pinned with its version (mpremote==1.29.0).
 """
 
-from gateway.flash.build import compile_sources, firmware_sources
-from gateway.flash.command import flash, main, run_flash
-from gateway.flash.install import copy_files, self_test, verify
-from gateway.flash.job import (
+from gateway.tools.flash.build import compile_sources, firmware_sources
+from gateway.tools.flash.command import flash, main, run_flash
+from gateway.tools.flash.install import copy_files, self_test, verify
+from gateway.tools.flash.job import (
     FIRMWARE_DIR,
     BoardBusy,
     BoardFile,
@@ -26,7 +26,7 @@ from gateway.flash.job import (
     PortMissing,
     VerifyFailed,
 )
-from gateway.flash.link import connect
+from gateway.tools.flash.link import connect
 
 __all__ = [
     "FIRMWARE_DIR",

@@ -20,9 +20,9 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field, ValidationError
 
-from gateway.inference.person import BackgroundLocator, Box, FloatArray, Image, Mask, PersonDetection
 from gateway.inference.runner import ModelIntegrityError, OnnxModel
 from gateway.security.signing import ManifestError, VerifiedManifest
+from gateway.vision.person import BackgroundLocator, Box, FloatArray, Image, Mask, PersonDetection
 from gateway.yamlfile import Strict
 
 

@@ -14,10 +14,10 @@ from datetime import datetime
 from statistics import fmean
 from typing import Literal
 
-from gateway.inference.air_summary import AirSummary
-from gateway.inference.correction import PmCorrector
-from gateway.inference.eaqi import BANDS, EAQI_TABLES, BandHysteresis, eaqi_table
-from gateway.inference.sensor_faults import FaultSettings, SensorFaultDetector
+from gateway.air.correction import PmCorrector
+from gateway.air.eaqi import BANDS, EAQI_TABLES, BandHysteresis, eaqi_table
+from gateway.air.sensor_faults import FaultSettings, SensorFaultDetector
+from gateway.air.summary import AirSummary
 from gateway.messages import Event, JsonValue, Reading
 
 BAND_CHANGED = "air.band_changed"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from gateway.inference.eaqi import BANDS, band_index, eaqi_table
+from gateway.air.eaqi import BANDS, band_index, eaqi_table
 from gateway.messages import Event, JsonValue
 
 SUMMARY = "air.summary"

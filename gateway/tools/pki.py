@@ -2,7 +2,7 @@
 
 Every MQTT client authenticates with a client certificate; the broker runs with
 `use_identity_as_username true`, so the certificate's common name *is* the MQTT username the ACL
-(`gateway.security.acl`) grants topics to. Names are therefore part of the security contract:
+(`gateway.tools.acl`) grants topics to. Names are therefore part of the security contract:
 
 | who       | common name (MQTT identity) | helper                               |
 |-----------|-----------------------------|--------------------------------------|

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gateway.flash.job import BOARDS, SOURCE_FILES, WIRING, BoardFile, FlashError, FlashOptions
+from gateway.tools.flash.job import BOARDS, SOURCE_FILES, WIRING, BoardFile, FlashError, FlashOptions
 
 
 @dataclass(frozen=True, slots=True)

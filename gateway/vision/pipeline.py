@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from gateway.config import CameraConfig
-from gateway.inference.regions import Regions
 from gateway.messages import Event, Frame, SourceStatus
 from gateway.sources.camera import CameraSource, CameraSpec
+from gateway.vision.regions import Regions
 
 log = logging.getLogger(__name__)
 

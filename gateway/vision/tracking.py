@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gateway.inference.person import Box, PersonDetection
+from gateway.vision.person import Box, PersonDetection
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from gateway.flash.job import (
+from gateway.tools.flash.job import (
     CHUNK,
     SOURCE_FILES,
     BoardFile,
@@ -15,7 +15,7 @@ from gateway.flash.job import (
     FlashReport,
     VerifyFailed,
 )
-from gateway.flash.link import Transport, evaluate, transport_errors
+from gateway.tools.flash.link import Transport, evaluate, transport_errors
 
 
 def _given(**values: object) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from gateway.flash.job import (
+from gateway.tools.flash.job import (
     BOARDS,
     INSTALL_HINT,
     MPY_MAJOR,

@@ -26,13 +26,13 @@ from typing import Final, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from gateway.inference.person import BackgroundLocator, Box, PersonLocator
-from gateway.inference.regions import Regions
 from gateway.inference.runner import OnnxModel
-from gateway.inference.silhouette import FeatureHistory, Silhouette, silhouette
-from gateway.inference.tracking import Track, Tracker, TrackerSettings
 from gateway.messages import Event, Frame, JsonValue, ModelRef, new_event_id
 from gateway.security.signing import VerifiedManifest
+from gateway.vision.person import BackgroundLocator, Box, PersonLocator
+from gateway.vision.regions import Regions
+from gateway.vision.silhouette import FeatureHistory, Silhouette, silhouette
+from gateway.vision.tracking import Track, Tracker, TrackerSettings
 
 FALL_DETECTED: Final = "fall.detected"
 FALL_CONFIRMED: Final = "fall.confirmed"

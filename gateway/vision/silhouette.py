@@ -28,8 +28,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from gateway.inference.person import PersonDetection
-from gateway.inference.tracking import Track
+from gateway.vision.person import PersonDetection
+from gateway.vision.tracking import Track
 
 FloatArray = npt.NDArray[np.float32]
 

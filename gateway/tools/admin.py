@@ -10,9 +10,9 @@ import typer
 
 from gateway.config import GatewayConfig, load_config
 from gateway.privacy.policy import Grant, Policy
-from gateway.security.acl import emqx_acl, mosquitto_acl
-from gateway.security.pki import create_ca, identity_gateway, make_key_and_csr, sign_csr
 from gateway.sources.protocols.registry import get_protocol
+from gateway.tools.acl import emqx_acl, mosquitto_acl
+from gateway.tools.pki import create_ca, identity_gateway, make_key_and_csr, sign_csr
 from gateway.yamlfile import ConfigError
 
 LOCAL_CA = "edge-local-ca"

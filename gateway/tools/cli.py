@@ -14,9 +14,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from gateway.admin import add_commands
 from gateway.config import ConfigError, GatewayConfig, load_config
-from gateway.flash import flash
+from gateway.tools.admin import add_commands
+from gateway.tools.flash import flash
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 err = Console(stderr=True)
@@ -107,7 +107,7 @@ def watch(
 ) -> None:
     """Show a gateway's source health and every actor's events live, as they reach the broker."""
     config = _load_or_exit(config_path)
-    from gateway.watch import watch_gateway
+    from gateway.tools.watch import watch_gateway
 
     sys.exit(watch_gateway(config, (cert, key) if cert and key else None))
 

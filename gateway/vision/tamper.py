@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from gateway.inference.regions import Regions
 from gateway.messages import Event, Frame, JsonValue
+from gateway.vision.regions import Regions
 
 CUES = ("covered", "moved", "frozen")
 Grey = npt.NDArray[np.float32]

@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from gateway.inference.level_filter import (
+from gateway.flood.level_filter import (
     BLANKED,
     JUMP_REJECTED,
     NO_TARGET,
@@ -30,7 +30,7 @@ from gateway.inference.level_filter import (
     LevelFilter,
     LevelSample,
 )
-from gateway.inference.nowcast import Nowcaster
+from gateway.flood.nowcast import Nowcaster
 from gateway.messages import Event, JsonValue, Reading
 
 WATCH, WARNING, ALARM, CLEARED = "flood.watch", "flood.warning", "flood.alarm", "flood.cleared"
