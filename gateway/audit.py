@@ -8,11 +8,11 @@ ASCII) and fsynced before ``append`` returns::
 - ``seq`` counts from 1; ``prev`` is the sha256 of the previous record's line (without its newline), 64
   zeros for the first; ``hash`` is the sha256 of the canonical JSON of the record without ``hash``.
   Editing, deleting, reordering or inserting a line therefore breaks the chain at that seq, and
-  ``verify_chain`` names it. Truncating the newest records cannot be seen from the file alone: anchor the
+  ``audit_chain.verify_chain`` names it. Truncating the newest records cannot be seen from the file alone: anchor the
   head (``AuditLog.head``) somewhere else, e.g. in a periodic signed status, to detect that too.
 - The file only ever grows. Bytes torn by a crash during an append stay where they are; on reopen they are
   logged as a warning and accounted for by a ``log.recovered`` record (their length and sha256), which
-  ``verify_chain`` accepts in place of nothing at all. The log can therefore live under ``chattr +a``.
+  ``audit_chain.verify_chain`` accepts in place of nothing at all. The log can therefore live under ``chattr +a``.
 - One writer per file: ``AuditLog`` takes an exclusive ``flock`` and raises ``AuditLogBusy`` otherwise.
 
 Record kinds (``detail`` fields), one constant each below:
@@ -151,12 +151,12 @@ def parse_record(line: bytes) -> AuditRecord:
     record = AuditRecord(seq=seq, time=time, kind=kind, detail=detail, prev=prev, hash=digest)
     if record.line != line:
         raise RecordInvalid("not in canonical form (edited by hand?)")
-    if _record_hash(record) != digest:
+    if record_hash(record) != digest:
         raise RecordInvalid("hash does not match the record's content")
     return record
 
 
-def _record_hash(record: AuditRecord) -> str:
+def record_hash(record: AuditRecord) -> str:
     body = asdict(record)
     del body["hash"]
     return sha256_hex(canonical(body))
@@ -254,7 +254,7 @@ class AuditLog:
         # Round-trip the detail: the record holds exactly what the file holds, not the caller's objects.
         frozen = json.loads(canonical(detail))
         draft = AuditRecord(seq, _iso(self._clock()), kind, frozen, prev, "")
-        record = AuditRecord(draft.seq, draft.time, kind, frozen, draft.prev, _record_hash(draft))
+        record = AuditRecord(draft.seq, draft.time, kind, frozen, draft.prev, record_hash(draft))
         if len(record.line) > MAX_LINE:
             raise ValueError(f"audit record of {len(record.line)} bytes exceeds {MAX_LINE}: detail too large")
         return record
@@ -363,95 +363,3 @@ def _read_tail(fd: int, path: Path) -> _Tail:
     if start > 0:
         raise AuditLogCorrupt(f"{path}: no verifiable record in the last {_TAIL_WINDOW} bytes")
     return _Tail(0, GENESIS, chunk)
-
-
-# --- verifying --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ChainReport:
-    """What ``verify_chain`` found: ``records_ok`` verified before ``first_broken_seq`` (None if intact)."""
-
-    path: Path
-    records_ok: int
-    first_broken_seq: int | None = None
-    line: int | None = None  # 1-based line number of the first bad line
-    reason: str = ""
-    head: str = GENESIS  # sha256 of the newest verified line
-    recovered: int = 0  # torn spans accounted for by log.recovered records
-    torn_tail: bool = False  # the file ends in a torn, not yet recovered write
-
-    @property
-    def intact(self) -> bool:
-        """True when no record was changed, removed, reordered or inserted."""
-        return self.first_broken_seq is None
-
-
-class _Walker:
-    """The state of one pass over a log, line by line."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.seq = 0
-        self.head = GENESIS
-        self.ok = 0
-        self.recovered = 0
-        self.junk = hashlib.sha256()
-        self.junk_bytes = 0
-        self.junk_line = 0
-        self.junk_reason = ""
-
-    def feed(self, number: int, raw: bytes) -> ChainReport | None:
-        """Check one line (with its newline, if any); a report if the chain breaks here."""
-        line = raw.removesuffix(b"\n")
-        try:
-            record = parse_record(line)
-        except RecordInvalid as exc:
-            # Possibly torn bytes: fine only if a log.recovered record accounts for them next.
-            if not self.junk_bytes:
-                self.junk_line, self.junk_reason = number, str(exc)
-            self.junk.update(raw)
-            self.junk_bytes += len(raw)
-            return None
-        if self.junk_bytes:
-            if not self._accounts_for_junk(record):
-                return self.broken(self.junk_line, self.junk_reason)
-            self.recovered += 1
-            self.junk, self.junk_bytes, self.junk_line, self.junk_reason = hashlib.sha256(), 0, 0, ""
-        if record.seq != self.seq + 1:
-            return self.broken(number, f"seq {record.seq} where {self.seq + 1} was expected")
-        if record.prev != self.head:
-            return self.broken(number, "prev is not the hash of the previous line")
-        self.seq, self.head, self.ok = record.seq, sha256_hex(line), self.ok + 1
-        return None
-
-    def _accounts_for_junk(self, record: AuditRecord) -> bool:
-        detail = record.detail
-        return (
-            record.kind == LOG_RECOVERED
-            and detail.get("torn_bytes") == self.junk_bytes
-            and detail.get("torn_sha256") == self.junk.hexdigest()
-        )
-
-    def broken(self, number: int, reason: str) -> ChainReport:
-        """The report for a chain broken at line ``number``."""
-        return ChainReport(self.path, self.ok, self.seq + 1, number, reason, self.head, self.recovered)
-
-    def finish(self, torn_tail: bool) -> ChainReport:
-        """The report at the end of the file; ``torn_tail`` if its last line has no newline."""
-        if self.junk_bytes and not torn_tail:
-            return self.broken(self.junk_line, self.junk_reason)
-        return ChainReport(self.path, self.ok, head=self.head, recovered=self.recovered, torn_tail=torn_tail)
-
-
-def verify_chain(path: Path) -> ChainReport:
-    """Walk the whole log and report the first record that was changed, removed, reordered or inserted."""
-    walker = _Walker(path)
-    torn_tail = False
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            report = walker.feed(number, raw)
-            if report is not None:
-                return report
-            torn_tail = not raw.endswith(b"\n")
-    return walker.finish(torn_tail)

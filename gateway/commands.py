@@ -17,8 +17,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
-from collections.abc import Container, Mapping
+import queue
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,10 +31,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 
+from gateway import audit
+from gateway.audit import AuditLog
 from gateway.config import GatewayConfig
+from gateway.messages import JsonValue
 from gateway.security.signing import SigningKeyError, canonical_json, load_public_key
+from gateway.topics import Topics
+
+log = logging.getLogger(__name__)
 
 MAX_COMMAND = 16 * 1024
+QUEUED_COMMANDS = 100  # more waiting than this is a flood, not configuration
 MAX_SKEW = timedelta(minutes=5)
 REMOTE_KEYS = frozenset({"air", "health_interval_s"})  # detector settings; ports and identity need a visit
 FIELDS = frozenset({"command_id", "operator", "site", "gateway", "issued", "set", "signature"})
@@ -164,3 +173,71 @@ class SeenCommands:
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         tmp.write_text(json.dumps(self.ids))
         tmp.replace(self.path)
+
+
+class RemoteConfig:
+    """The remote-configuration queue: commands arrive from the network thread, are checked for size
+    there, and are verified, applied, audited and answered one at a time in the gateway's loop."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        config_path: Path | None,
+        audit_log: AuditLog,
+        apply: Callable[[GatewayConfig], None],
+        answer: Callable[[str, str, str], None],
+    ) -> None:
+        self.config = config
+        self.topic = Topics(config.mqtt.prefix, config.site, config.gateway).commands
+        self._path = config_path
+        self._audit = audit_log
+        self._apply = apply
+        self._answer = answer  # (command id, "applied" | "refused", detail)
+        self._seen = SeenCommands(config.storage / "commands_seen.json")
+        # An oversize command is queued as its size only: it is refused without ever being kept.
+        self._queue: queue.Queue[bytes | int] = queue.Queue(maxsize=QUEUED_COMMANDS)
+        self.dropped = 0
+
+    def receive(self, payload: bytes) -> None:
+        """From the network thread: queue it (an oversize one by its size only); a flood is dropped."""
+        try:
+            self._queue.put_nowait(payload if len(payload) <= MAX_COMMAND else len(payload))
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 100 == 0:
+                log.warning("remote command queue full: %d commands dropped so far", self.dropped)
+
+    def handle_pending(self, now: datetime) -> None:
+        """Act on every queued command."""
+        while True:
+            try:
+                payload = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            self._handle(payload, now)
+
+    def _handle(self, payload: bytes | int, now: datetime) -> None:
+        size = payload if isinstance(payload, int) else len(payload)
+        self._audit.append(audit.COMMAND_RECEIVED, {"topic": self.topic, "bytes": size})
+        try:
+            if isinstance(payload, int):
+                raise CommandRefused(f"command larger than {MAX_COMMAND} bytes")
+            change = verify_command(payload, self.config, self._seen, now)
+            if self._path is not None:
+                write_config(self._path, change)
+        except (CommandRefused, OSError) as exc:
+            log.warning("remote configuration refused: %s", exc)
+            self._audit.append(audit.CONFIG_REFUSED, {"error": str(exc)[:500]})
+            self._answer("", "refused", str(exc))
+            return
+        self._seen.add(change.command_id)
+        self.config = change.config
+        self._apply(change.config)
+        detail: dict[str, JsonValue] = {
+            "actor": change.operator,
+            "command_id": change.command_id,
+            "keys": list[JsonValue](change.keys),
+        }
+        self._audit.append(audit.CONFIG_CHANGED, detail)
+        log.warning("remote configuration by %s applied: %s", change.operator, ", ".join(change.keys))
+        self._answer(change.command_id, "applied", ", ".join(change.keys))

@@ -121,6 +121,7 @@ class Publication:
     payload: bytes
     retain: bool = False
     actor: str = ""  # whose projection this is ("" for the gateway's own status)
+    event_type: str = ""  # what it carries, for the audit log ("" for retained status)
 
     def __post_init__(self) -> None:
         if not isinstance(self.payload, bytes) or len(self.payload) > MAX_PAYLOAD:

@@ -6,6 +6,7 @@ the broker acknowledges it (PUBACK), so events survive broker outages and gatewa
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.messages import Publication
+from gateway.messages import Publication, dump_json
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -34,6 +35,20 @@ class OutboxItem:
     seq: int
     created: float  # wall-clock seconds when it was stored
     publication: Publication
+
+    def delivered(self, live_since: float) -> Publication:
+        """What to send: the publication, or, if stored before `live_since`, the same one marked
+        as a late delivery (same id, `historical: true`). Only event payloads carry the flag."""
+        if self.created >= live_since:
+            return self.publication
+        try:
+            body = json.loads(self.publication.payload)
+        except ValueError:
+            return self.publication
+        if not isinstance(body, dict) or "historical" not in body:
+            return self.publication
+        p = self.publication
+        return Publication(p.event_id, p.topic, dump_json({**body, "historical": True}), p.retain, p.actor)
 
 
 class Outbox:

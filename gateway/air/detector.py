@@ -9,6 +9,7 @@ readings always give the same events, also from a time-compressed simulator.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from statistics import fmean
@@ -18,6 +19,7 @@ from gateway.air.correction import PmCorrector
 from gateway.air.eaqi import BANDS, EAQI_TABLES, BandHysteresis, eaqi_table
 from gateway.air.sensor_faults import FaultSettings, SensorFaultDetector
 from gateway.air.summary import AirSummary
+from gateway.inference.slots import Slot, current
 from gateway.messages import Event, JsonValue, Reading
 
 BAND_CHANGED = "air.band_changed"
@@ -113,7 +115,9 @@ class AirQualityDetector:
     derive PM10 from those same counts; no co-location data for PM10 exist here to do better.
     """
 
-    def __init__(self, source: str, settings: AirQualitySettings, corrector: PmCorrector | None) -> None:
+    def __init__(
+        self, source: str, settings: AirQualitySettings, corrector: PmCorrector | Slot[PmCorrector] | None
+    ) -> None:
         self.source = source
         self.settings = settings
         self._corrector = corrector
@@ -139,6 +143,18 @@ class AirQualityDetector:
         """The current CO2 level name, None before the first decision."""
         index = self._co2_level.index
         return None if index is None else CO2_LEVELS[index]
+
+    def snapshot(self) -> dict[str, JsonValue]:
+        """What users have been told (band, CO2 level), to carry across a restart or a new config."""
+        return {"band": self._band, "co2_level": self._co2_level.index}
+
+    def restore(self, snapshot: Mapping[str, JsonValue]) -> None:
+        """Resume from `snapshot`; the next decision is announced only if it differs from it."""
+        band, co2 = snapshot.get("band"), snapshot.get("co2_level")
+        if isinstance(band, int) and 0 <= band < len(BANDS):
+            self._band = band
+        if isinstance(co2, int) and 0 <= co2 < len(CO2_LEVELS):
+            self._co2_level.index = co2
 
     @property
     def fault_kinds(self) -> frozenset[str]:
@@ -182,7 +198,7 @@ class AirQualityDetector:
             rh = None
         corrected = False
         if self._corrector is not None and rh is not None and pm25 is not None:
-            fixed = max(0.0, self._corrector.correct(pm25, rh))
+            fixed = max(0.0, current(self._corrector).correct(pm25, rh))
             ratio = fixed / pm25 if pm25 > 0 else 1.0
             pm25, pm10 = fixed, None if pm10 is None else pm10 * ratio
             corrected = True
@@ -240,7 +256,7 @@ class AirQualityDetector:
             "pollutant": "pm10" if i10 > i25 else "pm25",
             "table": self.settings.eaqi_table,
         }
-        model = self._corrector.model if corrected and self._corrector is not None else None
+        model = current(self._corrector).model if corrected and self._corrector is not None else None
         return [Event(BAND_CHANGED, self.source, data, time=time, quality=frozenset(quality), model=model)]
 
     def _decide_co2(self, time: datetime) -> list[Event]:

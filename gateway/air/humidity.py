@@ -11,18 +11,13 @@ from typing import Final
 
 import numpy as np
 
-from gateway.inference.runner import OnnxModel
+from gateway.inference.runner import OnnxModel, default_model_dir
 from gateway.messages import ModelRef
 from gateway.security.signing import VerifiedManifest
 
 MODEL_NAME: Final = "pm_humidity"
 MODEL_FILE: Final = Path("air_quality") / "pm_humidity.onnx"
 MANIFEST_FILE: Final = "MANIFEST.sha256"
-
-
-def default_model_dir() -> Path:
-    """The repository's models/ directory, holding the ONNX files and MANIFEST.sha256."""
-    return Path(__file__).resolve().parents[2] / "models"
 
 
 class OnnxHumidityCorrector:

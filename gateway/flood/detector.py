@@ -16,6 +16,7 @@ Pure logic: no I/O, and time comes only from `Reading.time`, so results are dete
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -31,6 +32,7 @@ from gateway.flood.level_filter import (
     LevelSample,
 )
 from gateway.flood.nowcast import Nowcaster
+from gateway.inference.slots import Slot, current
 from gateway.messages import Event, JsonValue, Reading
 
 WATCH, WARNING, ALARM, CLEARED = "flood.watch", "flood.warning", "flood.alarm", "flood.cleared"
@@ -112,7 +114,9 @@ class _Forecast:
 class FloodDetector:
     """Flood level events for ONE water-level source (readings carry `distance_mm`)."""
 
-    def __init__(self, source: str, settings: FloodSettings, nowcaster: Nowcaster | None = None) -> None:
+    def __init__(
+        self, source: str, settings: FloodSettings, nowcaster: Nowcaster | Slot[Nowcaster] | None = None
+    ) -> None:
         self.source = source
         self.settings = settings
         self._nowcaster = nowcaster
@@ -133,6 +137,18 @@ class FloodDetector:
     def level(self) -> str:
         """The current level: none, watch, warning or alarm."""
         return LEVEL_NAMES[self._level]
+
+    def snapshot(self) -> dict[str, JsonValue]:
+        """What users have been told (the level and since when), to carry across a restart."""
+        return {"level": self._level, "raised_at": self._raised_at}
+
+    def restore(self, snapshot: Mapping[str, JsonValue]) -> None:
+        """Resume from `snapshot`: a level still in force is not announced again."""
+        level, raised_at = snapshot.get("level"), snapshot.get("raised_at")
+        if isinstance(level, int) and 0 <= level < len(LEVEL_NAMES):
+            self._level = level
+        if isinstance(raised_at, int | float) and not isinstance(raised_at, bool):
+            self._raised_at = float(raised_at)
 
     def on_reading(self, reading: Reading, humidity: float | None = None) -> list[Event]:
         """Feed one reading; return the events it caused. `humidity` is unused (detector signature)."""
@@ -206,7 +222,7 @@ class FloodDetector:
         if nowcast and self._forecast is not None and self._nowcaster is not None:
             p15, p30 = self._forecast.probabilities[new]
             data["probability_15min"], data["probability_30min"] = round(p15, 3), round(p30, 3)
-            model = self._nowcaster.model
+            model = current(self._nowcaster).model
         quality = self._quality(t) | ({"nowcast"} if nowcast else set())
         kind = LEVEL_EVENTS[new] if new else CLEARED
         return Event(kind, self.source, data, time=_time(t), quality=frozenset(quality), model=model)
@@ -243,7 +259,7 @@ class FloodDetector:
         times = [(h - latest) / s.time_unit_s for h, _ in history]
         depths = [d for _, d in history]
         probabilities = {
-            i: self._nowcaster.crossing_probabilities(times, depths, s.levels[i - 1])
+            i: current(self._nowcaster).crossing_probabilities(times, depths, s.levels[i - 1])
             for i in range(max(1, self._level), len(s.levels) + 1)  # the current level too: its hold
         }
         self._forecast = _Forecast(t, probabilities)

@@ -20,7 +20,13 @@ import onnxruntime as ort
 
 from gateway.security.signing import ManifestError, VerifiedManifest
 
-DEFAULT_MANIFEST: Final = Path(__file__).resolve().parents[2] / "models" / "MANIFEST.sha256"
+
+def default_model_dir() -> Path:
+    """The shipped models/ directory: the ONNX files, their signed MANIFEST.json and MANIFEST.sha256."""
+    return Path(__file__).resolve().parents[2] / "models"
+
+
+DEFAULT_MANIFEST: Final = default_model_dir() / "MANIFEST.sha256"
 VERSION_LENGTH: Final = 12
 
 # onnxruntime type strings of the inputs we can build a warm-up tensor for.

@@ -8,7 +8,6 @@ projection (see projection.check_json), so raw data has no path out.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime
@@ -19,6 +18,8 @@ from gateway.privacy.aggregate import Aggregator
 from gateway.privacy.policy import Policy
 from gateway.privacy.projection import Location, project
 from gateway.topics import Topics
+
+COMMAND_REPLY = "command.reply"  # audit name of an answer to an operator's command
 
 
 class Door:
@@ -62,13 +63,15 @@ class Door:
 
     def _publication(self, event_id: str, actor: str, body: dict[str, Any]) -> Publication:
         topic = self.topics.actor_event(actor, body["type"])
-        return Publication(event_id=event_id, topic=topic, payload=dump_json(body), actor=actor)
+        return Publication(event_id, topic, dump_json(body), actor=actor, event_type=body["type"])
 
     def command_reply(self, command_id: str, status: str, detail: str) -> Publication:
         """The answer to an operator's command (operators only may read it)."""
         body = {"schema_version": 1, "command_id": command_id[:64], "status": status, "detail": detail[:500]}
         reply_id = command_id[:64] or f"refused-{new_event_id()}"
-        return Publication(reply_id, self.topics.command_results, dump_json(body), actor="operator")
+        return Publication(
+            reply_id, self.topics.command_results, dump_json(body), actor="operator", event_type=COMMAND_REPLY
+        )
 
     def gateway_status(self, online: bool) -> Publication:
         """The gateway's retained availability (also used as the MQTT last will)."""
@@ -84,10 +87,3 @@ class Door:
             payload=dump_json(health.to_json(now)),
             retain=True,
         )
-
-
-def as_replay(publication: Publication) -> Publication:
-    """The same publication, marked as delivered late from the outbox (same id)."""
-    body = json.loads(publication.payload)
-    body["historical"] = True
-    return Publication(publication.event_id, publication.topic, dump_json(body), publication.retain)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from gateway.config import GatewayConfig
 from gateway.messages import SCHEMA_VERSION, Event, JsonValue
 from gateway.privacy.policy import Grant
 
@@ -184,3 +185,13 @@ def project(
     if location is not None:
         body["location"] = location
     return Projection(body, tuple(dropped))
+
+
+def locations(config: GatewayConfig) -> dict[str, Location]:
+    """Each source's configured location ("" is the gateway's own)."""
+    here = config.location
+    out = {"": Location(here.zone, here.lat, here.lon)}
+    for sensor in config.sensors:
+        where = sensor.location or here
+        out[sensor.id] = Location(where.zone, where.lat, where.lon)
+    return out

@@ -21,7 +21,6 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.messages import Publication
 from gateway.outbox import Outbox
-from gateway.privacy.door import as_replay
 
 log = logging.getLogger(__name__)
 
@@ -198,10 +197,7 @@ class MqttPublisher:
                     if items:
                         self._last_seq = items[-1].seq
                         since = self._connected_since or 0.0
-                        return [
-                            (i.publication if i.created >= since else as_replay(i.publication), i.seq)
-                            for i in items
-                        ]
+                        return [(i.delivered(since), i.seq) for i in items]
                 self._cond.wait(0.5)
         return None
 

@@ -62,8 +62,7 @@ def run(
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # a camera's failed reopen is logged once by us
     from gateway.app import BrokerRejected, Gateway
     from gateway.audit import AuditLog, AuditLogError
-    from gateway.reload import Trusted
-    from gateway.trust import Untrusted
+    from gateway.trust import Trusted, Untrusted
 
     try:
         trusted = Trusted.load(config.trust.public_key, config.policy, config.trust.models_dir)

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.inference.runner import OnnxModel
+from gateway.inference.slots import Slot, current
 from gateway.messages import Event, Frame, JsonValue, ModelRef, new_event_id
 from gateway.security.signing import VerifiedManifest
 from gateway.vision.person import BackgroundLocator, Box, PersonLocator
@@ -228,7 +229,7 @@ class FallDetector:
         camera: str,
         settings: FallSettings,
         zones: Regions,
-        model: FallModel,
+        model: FallModel | Slot[FallModel],
         *,
         locator: PersonLocator | None = None,
     ) -> None:
@@ -306,7 +307,7 @@ class FallDetector:
                 windows.append(person.history.window(now))
         if not windows:
             return {}
-        probabilities = self._model.score(np.stack(windows).astype(np.float32))
+        probabilities = current(self._model).score(np.stack(windows).astype(np.float32))
         return {i: float(p) for i, p in zip(ids, probabilities, strict=True)}
 
     def _adopt(self, track: Track, person: _Person) -> None:
@@ -353,4 +354,6 @@ class FallDetector:
         if change == "recovered":
             data.update(down_s=state.down_s, confirmed=state.confirmed)
         event_id = person.fall_id if change == "detected" else new_event_id()
-        return [Event(f"fall.{change}", self.camera, data, time=when, model=self._model.ref, id=event_id)]
+        return [
+            Event(f"fall.{change}", self.camera, data, time=when, model=current(self._model).ref, id=event_id)
+        ]

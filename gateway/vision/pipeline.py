@@ -2,7 +2,7 @@
 
 Frames never leave: the source hands each analysis frame to this pipeline, which shows it to the
 camera's detectors in the camera's own analysis thread and passes on only what they conclude
-(`Event`) and the camera's availability (`SourceStatus`). A detector that raises costs one frame,
+(`Event`), the camera's availability among them (`camera.online`/`camera.offline`). A detector that raises costs one frame,
 logged with its traceback at most once a minute per detector, never the camera.
 """
 
@@ -11,17 +11,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from gateway.config import CameraConfig
+from gateway.events import status_event
+from gateway.inference.slots import Slot
 from gateway.messages import Event, Frame, SourceStatus
 from gateway.sources.camera import CameraSource, CameraSpec
+from gateway.timescale import scale_durations
+from gateway.trust import Untrusted
+from gateway.vision.fall import FallDetector, FallModel, FallSettings
+from gateway.vision.person import BackgroundLocator
+from gateway.vision.person_model import OnnxPersonLocator, PersonModel
 from gateway.vision.regions import Regions
+from gateway.vision.tamper import TamperDetector, TamperSettings
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[Event | SourceStatus], None]
+Emit = Callable[[Event], None]
 
 
 class FrameDetector(Protocol):
@@ -105,9 +113,9 @@ class CameraPipeline:
             self._send(event)
 
     def _on_status(self, status: SourceStatus) -> None:
-        self._send(status)
+        self._send(status_event(status, "camera"))
 
-    def _send(self, item: Event | SourceStatus) -> None:
+    def _send(self, item: Event) -> None:
         try:
             self._emit(item)
         except Exception:  # the consumer's problem must not stop this camera either
@@ -115,3 +123,41 @@ class CameraPipeline:
             suppressed = self._throttle.allow("emit")
             if suppressed is not None:
                 log.exception("camera %s: emit failed (%d more failures hidden)", item.source, suppressed)
+
+
+def person_locator(camera: CameraConfig, people: Mapping[str, PersonModel]) -> OnnxPersonLocator | None:
+    """The integrator's ONNX person model for this camera, if configured (default: background)."""
+    name = camera.fall.person_model
+    if name is None:
+        return None
+    if name not in people:
+        listed = ", ".join(people) or "none"
+        raise Untrusted(
+            "model",
+            f"camera {camera.id}: fall.person_model {name} is not in the signed models manifest "
+            f"(person models listed: {listed})",
+        )
+    locator: OnnxPersonLocator = people[name].locator(BackgroundLocator())
+    return locator
+
+
+def build_camera(
+    camera: CameraConfig,
+    fall_model: Slot[FallModel] | None,
+    people: Mapping[str, PersonModel],
+    emit: Emit,
+    time_scale: float = 1.0,
+) -> CameraPipeline:
+    """One camera's isolated pipeline: tamper cues always, falls when enabled and a model is shipped."""
+    regions = camera_regions(camera)
+    source = CameraSource(camera_spec(camera), regions.black_out)
+    tamper = TamperDetector(camera.id, scale_durations(TamperSettings(), 1.0 / time_scale), regions)
+    detectors: list[FrameDetector] = [tamper]
+    if camera.fall.enabled and fall_model is not None:
+        # Not time-scaled: simulated cameras stream in real time whatever the sensors' pace.
+        fall = FallSettings(confirm_s=camera.fall.confirm_s)
+        locator = person_locator(camera, people)
+        detectors.append(FallDetector(camera.id, fall, regions, fall_model, locator=locator))
+    elif camera.fall.enabled:
+        log.warning("camera %s: no fall model in the signed models manifest; fall detection off", camera.id)
+    return CameraPipeline(source, detectors, emit)

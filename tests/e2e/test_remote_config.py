@@ -21,7 +21,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.audit import verify_chain
+from gateway.audit_chain import verify_chain
 from gateway.commands import sign_command
 from gateway.config import load_config
 from gateway.security.signing import generate_signing_key, load_private_key

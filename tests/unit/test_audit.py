@@ -25,8 +25,8 @@ from gateway.audit import (
     canonical,
     parse_record,
     sha256_hex,
-    verify_chain,
 )
+from gateway.audit_chain import verify_chain
 from gateway.messages import JsonValue
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gateway.inference.slots import FallModelSlot
+from gateway.inference.slots import Slot
 from gateway.messages import ModelRef
 from gateway.vision.fall import FallDetector, FallSettings, FloatArray
 from gateway.vision.regions import Regions
@@ -27,10 +27,13 @@ class Constant:
 
 
 def test_swapping_the_slot_changes_scores_and_version_not_the_detector() -> None:
-    slot = FallModelSlot(Constant("aaaaaaaaaaaa", 0.1))
+    slot = Slot(Constant("aaaaaaaaaaaa", 0.1))
     detector = FallDetector("hall", FallSettings(), Regions(), slot)
     windows = np.zeros((2, 180), np.float32)
-    assert slot.score(windows).tolist() == [np.float32(0.1)] * 2 and slot.ref.version == "aaaaaaaaaaaa"
+    assert (
+        slot.current.score(windows).tolist() == [np.float32(0.1)] * 2
+        and slot.current.ref.version == "aaaaaaaaaaaa"
+    )
     slot.current = Constant("bbbbbbbbbbbb", 0.9)
-    assert slot.score(windows).tolist() == [np.float32(0.9)] * 2
-    assert detector._model is slot and detector._model.ref.version == "bbbbbbbbbbbb"
+    assert slot.current.score(windows).tolist() == [np.float32(0.9)] * 2
+    assert detector._model is slot and slot.current.ref.version == "bbbbbbbbbbbb"

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from gateway.air.correction import PmCorrector
-from gateway.air.humidity import MODEL_NAME, OnnxHumidityCorrector, default_model_dir, load_default
-from gateway.inference.runner import OnnxModel
+from gateway.air.humidity import MODEL_NAME, OnnxHumidityCorrector, load_default
+from gateway.inference.runner import OnnxModel, default_model_dir
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from gateway.air.humidity import default_model_dir
 from gateway.flood import nowcast
 from gateway.flood.detector import Nowcaster as DetectorNowcaster
 from gateway.flood.nowcast import (
@@ -26,7 +25,7 @@ from gateway.flood.nowcast import (
     load_signed,
     nowcast_features,
 )
-from gateway.inference.runner import ModelIntegrityError, OnnxModel
+from gateway.inference.runner import ModelIntegrityError, OnnxModel, default_model_dir
 from gateway.security.signing import verify_manifest
 from models.flood import data
 

@@ -21,9 +21,8 @@ from gateway.app import Gateway
 from gateway.audit import AuditLog
 from gateway.config import FallConfig, GatewayConfig
 from gateway.privacy.policy import DEFAULT_POLICY
-from gateway.reload import Trusted
 from gateway.security.signing import ManifestSpec, generate_signing_key, sign_manifest
-from gateway.trust import Untrusted
+from gateway.trust import Trusted, Untrusted
 from gateway.vision.fall import FallDetector
 from gateway.vision.person_model import OnnxPersonLocator
 from tests.unit.test_person_onnx_manifest import MANIFEST, tiny_yolo

@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from gateway.air.detector import AirQualityDetector
-from gateway.app import ByKeys, reading_detectors
 from gateway.config import GatewayConfig
 from gateway.flood.detector import FloodDetector
-from gateway.inference.slots import CorrectorSlot
+from gateway.inference.slots import Slot
 from gateway.messages import Reading
+from gateway.sensors import ByKeys, reading_detectors
 from gateway.trust import load_models
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -41,7 +41,7 @@ def config() -> GatewayConfig:
 
 
 def test_each_sensor_type_gets_its_detector() -> None:
-    detectors = reading_detectors(config(), CorrectorSlot(load_models().value.corrector), None)
+    detectors = reading_detectors(config(), Slot(load_models().value.corrector), None)
     node = detectors["node-1"]
     assert isinstance(node, ByKeys)
     assert isinstance(node.air, AirQualityDetector) and isinstance(node.flood, FloodDetector)
@@ -50,7 +50,7 @@ def test_each_sensor_type_gets_its_detector() -> None:
 
 
 def test_a_nodes_groups_reach_their_own_detectors() -> None:
-    node = reading_detectors(config(), CorrectorSlot(load_models().value.corrector), None)["node-1"]
+    node = reading_detectors(config(), Slot(load_models().value.corrector), None)["node-1"]
     events = []
     for second in range(0, 600, 2):  # ten minutes of a street flooding to 300 mm, with the node's air
         t = T0 + timedelta(seconds=second)

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from gateway.air.humidity import default_model_dir
-from gateway.audit import AuditLog, verify_chain
+from gateway.audit import AuditLog
+from gateway.audit_chain import verify_chain
+from gateway.inference.runner import default_model_dir
 from gateway.privacy.policy import DEFAULT_POLICY
-from gateway.reload import Trusted
 from gateway.security.signing import ManifestSpec, generate_signing_key, sign_manifest
-from gateway.trust import DEFAULT_PUBLIC_KEY, Untrusted, load_models, load_policy
+from gateway.trust import DEFAULT_PUBLIC_KEY, Trusted, Untrusted, load_models, load_policy
 
 
 def test_shipped_models_and_policy_verify_with_the_committed_key() -> None:
