@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml import YAML
 
+from sim.keyframes import Keyframes
 from sim.serial.maxbotix import WaterArtefacts
 
 if TYPE_CHECKING:  # sim.ground_truth imports this module; Scenario.ground_truth imports it late
@@ -67,24 +67,6 @@ def _fail(where: str, message: str) -> ScenarioError:
 
 
 # --- the scenario model --------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Keyframes:
-    """A piecewise-linear function of scenario time, constant before the first and after the last point."""
-
-    points: tuple[tuple[float, float], ...]
-
-    def at(self, t: float) -> float:
-        """The value at scenario time `t`."""
-        times = [p[0] for p in self.points]
-        i = bisect_right(times, t)
-        if i == 0:
-            return self.points[0][1]
-        if i == len(self.points):
-            return self.points[-1][1]
-        (t0, v0), (t1, v1) = self.points[i - 1], self.points[i]
-        return v0 if t1 == t0 else v0 + (v1 - v0) * (t - t0) / (t1 - t0)
 
 
 @dataclass(frozen=True, slots=True)
