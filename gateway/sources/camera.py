@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.messages import Frame, SourceHealth, SourceStatus, utc_now
+from gateway.sources.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +273,7 @@ class CameraSource:
     # -- reader thread -------------------------------------------------------------------------
 
     def _read_loop(self) -> None:
-        delay = self.spec.backoff_min_s
+        backoff = Backoff(self.spec.backoff_min_s, self.spec.backoff_max_s)
         cpu0 = time.thread_time()
         try:
             while not self._stop.is_set():
@@ -285,9 +285,9 @@ class CameraSource:
                 self._set_online(False, outcome)
                 if outcome == END_OF_FILE:
                     return
-                delay = self.spec.backoff_min_s if delivered else delay
-                self._stop.wait(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, self.spec.backoff_max_s)
+                if delivered:
+                    backoff.reset()
+                self._stop.wait(backoff.next())
         finally:
             self._reader_done.set()
             self._handoff.close()
