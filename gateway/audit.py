@@ -38,12 +38,12 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
-from gateway.messages import JsonValue, utc_now
+from gateway.messages import JsonValue, utc_iso, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -162,10 +162,6 @@ def record_hash(record: AuditRecord) -> str:
     return sha256_hex(canonical(body))
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _check_detail(kind: str, detail: Mapping[str, JsonValue]) -> None:
     if kind not in KINDS:
         raise ValueError(f"unknown audit kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}")
@@ -253,7 +249,7 @@ class AuditLog:
     def _build(self, kind: str, detail: Mapping[str, JsonValue], seq: int, prev: str) -> AuditRecord:
         # Round-trip the detail: the record holds exactly what the file holds, not the caller's objects.
         frozen = json.loads(canonical(detail))
-        draft = AuditRecord(seq, _iso(self._clock()), kind, frozen, prev, "")
+        draft = AuditRecord(seq, utc_iso(self._clock()), kind, frozen, prev, "")
         record = AuditRecord(draft.seq, draft.time, kind, frozen, draft.prev, record_hash(draft))
         if len(record.line) > MAX_LINE:
             raise ValueError(f"audit record of {len(record.line)} bytes exceeds {MAX_LINE}: detail too large")

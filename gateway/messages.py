@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +43,11 @@ JsonValue = JsonScalar | list["JsonValue"] | dict[str, "JsonValue"]
 def utc_now() -> datetime:
     """The current time, always timezone-aware UTC."""
     return datetime.now(UTC)
+
+
+def utc_iso(moment: datetime, timespec: Literal["seconds", "milliseconds"] = "milliseconds") -> str:
+    """`moment` as ISO 8601 in UTC with a "Z" suffix, e.g. 2026-01-31T12:00:00.000Z (payload format)."""
+    return moment.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +142,7 @@ def event_to_json(event: Event, site: str, gateway: str, historical: bool = Fals
         "schema_version": SCHEMA_VERSION,
         "id": event.id,
         "type": event.type,
-        "time": event.time.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "time": utc_iso(event.time),
         "site": site,
         "gateway": gateway,
         "source": event.source,
@@ -174,7 +179,7 @@ class SourceHealth:
             "timeouts": self.timeouts,
             "reconnects": self.reconnects,
             "last_reading_age_s": age,
-            "time": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "time": utc_iso(now),
         }
 
 

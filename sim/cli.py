@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
 
 import typer
 
+from gateway.stopping import stop_on_signals
 from sim.board import board
 from sim.scenario import ScenarioError, list_scenarios, load_scenario, scenario_path
 from sim.site import SimulatedSite
@@ -50,29 +48,23 @@ def serial(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     site = SimulatedSite(loaded, workdir.resolve(), time_scale=time_scale)
-    stop = threading.Event()
-
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    site.start()
-    site.write_ground_truth(workdir / "ground_truth.json")
-    for spec in loaded.sensors:
-        typer.echo(f"{spec.id:12s} {spec.type:9s} {site.port_path(spec.id)}")
-    if gateway_config is not None:
-        site.write_gateway_config(gateway_config, "127.0.0.1", mqtt_port, storage.resolve())
-        typer.echo(f"gateway config: {gateway_config}")
-    try:
-        while not stop.wait(0.2):
-            if site.finished:
-                if not loop:
-                    break
-                site.stop_devices()
-                site.start()
-    finally:
-        site.close()
+    with stop_on_signals() as stop:
+        site.start()
+        site.write_ground_truth(workdir / "ground_truth.json")
+        for spec in loaded.sensors:
+            typer.echo(f"{spec.id:12s} {spec.type:9s} {site.port_path(spec.id)}")
+        if gateway_config is not None:
+            site.write_gateway_config(gateway_config, "127.0.0.1", mqtt_port, storage.resolve())
+            typer.echo(f"gateway config: {gateway_config}")
+        try:
+            while not stop.wait(0.2):
+                if site.finished:
+                    if not loop:
+                        break
+                    site.stop_devices()
+                    site.start()
+        finally:
+            site.close()
 
 
 if __name__ == "__main__":

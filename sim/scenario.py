@@ -3,7 +3,7 @@
 Owns the scenario file format (`sim/scenarios/*.yaml`), its loader and validation, the truth and
 device functions the virtual sensors play back, when each sensor is stuck, and the transport-fault
 windows the runner applies. What should happen -- the events a perfect gateway emits -- is
-`sim.ground_truth`, reached here through `Scenario.ground_truth`.
+`sim.ground_truth.ground_truth(scenario)`: that module builds on this one, never the reverse.
 
 Device noise and quantisation are not added here: the virtual devices in `sim.serial.devices` add
 their own from the scenario seed.
@@ -13,21 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import math
-from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ruamel.yaml import YAML
 
+from sim.keyframes import Keyframes
 from sim.serial.maxbotix import WaterArtefacts
-
-if TYPE_CHECKING:  # sim.ground_truth imports this module; Scenario.ground_truth imports it late
-    from sim.ground_truth import ExpectedEvent, GroundTruthSettings
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
@@ -67,24 +64,6 @@ def _fail(where: str, message: str) -> ScenarioError:
 
 
 # --- the scenario model --------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Keyframes:
-    """A piecewise-linear function of scenario time, constant before the first and after the last point."""
-
-    points: tuple[tuple[float, float], ...]
-
-    def at(self, t: float) -> float:
-        """The value at scenario time `t`."""
-        times = [p[0] for p in self.points]
-        i = bisect_right(times, t)
-        if i == 0:
-            return self.points[0][1]
-        if i == len(self.points):
-            return self.points[-1][1]
-        (t0, v0), (t1, v1) = self.points[i - 1], self.points[i]
-        return v0 if t1 == t0 else v0 + (v1 - v0) * (t - t0) / (t1 - t0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,12 +221,6 @@ class Scenario:
     def transport_faults(self, sensor_id: str) -> tuple[FaultWindow, ...]:
         """The garbage/bad_checksum/truncated/unplug windows the device simulator applies."""
         return tuple(f for f in self.sensor(sensor_id).faults if f.kind in TRANSPORT_FAULTS)
-
-    def ground_truth(self, settings: GroundTruthSettings | None = None) -> list[ExpectedEvent]:
-        """The events a perfect gateway emits for this scenario, sorted by time (`sim.ground_truth`)."""
-        from sim.ground_truth import ground_truth  # late: sim.ground_truth imports this module
-
-        return ground_truth(self, settings)
 
 
 # --- loading and validation ----------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from sim.ground_truth import ground_truth
 from sim.scenario import Scenario, WaterSpec
 from sim.serial.devices import (
     FaultInjector,
@@ -181,7 +182,7 @@ class SimulatedSite:
                 "tolerance_s": e.tolerance_s,
                 "required": e.required,
             }
-            for e in self.scenario.ground_truth()
+            for e in ground_truth(self.scenario)
         ]
         path.write_text(json.dumps(events, indent=1, default=str))
         return path

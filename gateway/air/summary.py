@@ -10,7 +10,7 @@ import math
 from datetime import UTC, datetime
 
 from gateway.air.eaqi import BANDS, band_index, eaqi_table
-from gateway.messages import Event, JsonValue
+from gateway.messages import Event, JsonValue, utc_iso
 
 SUMMARY = "air.summary"
 KEYS = ("pm25", "pm10", "co2")
@@ -46,7 +46,7 @@ class AirSummary:
         assert self._period is not None
         means = {k: self._sums[k] / self._counts[k] for k in self._counts}
         data: dict[str, JsonValue] = {
-            "period_start": _iso(self._period * self.period_s),
+            "period_start": utc_iso(datetime.fromtimestamp(self._period * self.period_s, UTC), "seconds"),
             "period_s": self.period_s,
             "readings": max(self._counts.values()),
         }
@@ -57,7 +57,3 @@ class AirSummary:
             data["band"] = BANDS[max(pm_bands)]
         end = (self._period + 1) * self.period_s
         return Event(SUMMARY, self.source, data, time=datetime.fromtimestamp(end, UTC))
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

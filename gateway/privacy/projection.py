@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.config import GatewayConfig
-from gateway.messages import SCHEMA_VERSION, Event, JsonValue
+from gateway.messages import SCHEMA_VERSION, Event, JsonValue, utc_iso
 from gateway.privacy.policy import Grant
 
 MAX_STRING = 256  # longer strings are not derived data; nothing an actor needs is that long
@@ -57,7 +57,7 @@ def actor_id(actor: str, *parts: str) -> str:
 
 def iso(t: datetime) -> str:
     """UTC ISO 8601 with a Z, to the second (finer times are not derived data)."""
-    return t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return utc_iso(t, "seconds")
 
 
 def round_time(t: datetime, step_s: float) -> datetime:

@@ -36,6 +36,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from gateway.messages import utc_iso
+
 FORMAT: Final = 1
 KINDS: Final = frozenset({"models", "policy"})
 MAX_MANIFEST_BYTES: Final = 1 << 20  # a manifest lists files; anything this large is not one
@@ -165,7 +167,7 @@ def sign_manifest(spec: ManifestSpec, private_key: Path, out: Path) -> Path:
         "format": FORMAT,
         "kind": spec.kind,
         "version": spec.version,
-        "created": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "created": utc_iso(datetime.now(UTC), "seconds"),
         "files": [entries[name] for name in sorted(entries)],
     }
     signature = load_private_key(private_key).sign(canonical_json(body))

@@ -8,7 +8,6 @@ with exponential back-off and jitter; its loss and return are logged once each.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -18,11 +17,13 @@ from typing import Protocol, cast
 import serial
 
 from gateway.messages import Event, Reading, SourceHealth, SourceStatus, utc_now
+from gateway.sources.backoff import Backoff
 from gateway.sources.protocols.base import Ack, FrameError, Sample, SensorOptions, SensorProtocol
 
 log = logging.getLogger(__name__)
 
 SourceOutput = Reading | SourceStatus | Event
+RETRY_MIN_S, RETRY_MAX_S = 0.5, 10.0  # reopening a port: first and longest wait
 
 
 class PacketLink(Protocol):
@@ -119,7 +120,7 @@ class SerialSource:
         self._sink(SourceStatus(self.spec.source, utc_now(), online, reason))
 
     def _run(self) -> None:
-        delay = 0.5
+        backoff = Backoff(RETRY_MIN_S, RETRY_MAX_S)
         while not self._stop.is_set():
             try:
                 port = serial.serial_for_url(
@@ -127,10 +128,9 @@ class SerialSource:
                 )
             except (serial.SerialException, OSError, ValueError) as exc:
                 self._set_online(False, f"cannot open {self.spec.port}: {exc}")
-                self._stop.wait(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, 10.0)
+                self._stop.wait(backoff.next())
                 continue
-            delay = 0.5
+            backoff.reset()
             try:
                 self._session(cast(ByteStream, port))
             except (serial.SerialException, OSError) as exc:
@@ -139,7 +139,7 @@ class SerialSource:
             except Exception:  # a bug must not end this source for good: log, back off, reopen
                 log.exception("source %s failed; reopening", self.spec.source)
                 self._set_online(False, "internal error")
-                self._stop.wait(delay)
+                self._stop.wait(RETRY_MIN_S)
             finally:
                 port.close()
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.stopping import stop_on_signals
 from gateway.tools.admin import add_commands
 from gateway.tools.flash import flash
 
@@ -79,23 +77,17 @@ def run(
     except (AuditLogError, OSError) as exc:
         err.print(f"error: cannot open the audit log: {exc}", markup=False)
         raise typer.Exit(1) from exc
-    stop = threading.Event()
-
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    try:
-        gateway = Gateway(config, trusted, audit_log, config_path)
-    except Untrusted as exc:  # e.g. a camera names a person model the signed manifest does not list
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(1) from exc
-    try:
-        gateway.run(stop)
-    except BrokerRejected as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(2) from exc
+    with stop_on_signals() as stop:
+        try:
+            gateway = Gateway(config, trusted, audit_log, config_path)
+        except Untrusted as exc:  # e.g. a camera names a person model the signed manifest does not list
+            err.print(f"error: {exc}", markup=False)
+            raise typer.Exit(1) from exc
+        try:
+            gateway.run(stop)
+        except BrokerRejected as exc:
+            err.print(f"error: {exc}", markup=False)
+            raise typer.Exit(2) from exc
 
 
 @app.command()

@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from gateway.inference.runner import OnnxModel
 from gateway.inference.slots import Slot, current
-from gateway.messages import Event, Frame, JsonValue, ModelRef, new_event_id
+from gateway.messages import Event, Frame, JsonValue, ModelRef, new_event_id, utc_iso
 from gateway.security.signing import VerifiedManifest
 from gateway.vision.person import BackgroundLocator, Box, PersonLocator
 from gateway.vision.regions import Regions
@@ -216,11 +216,6 @@ class _Person:
     box: Box | None = None  # where the person was when the fall was detected; never published
 
 
-def _iso(t: float) -> str:
-    when = datetime.fromtimestamp(t, tz=UTC)
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 class FallDetector:
     """Fall events for one camera (a FrameDetector): ``on_frame(frame) -> list[Event]``."""
 
@@ -346,7 +341,7 @@ class FallDetector:
             "camera": self.camera,
             "zone": person.zone,
             "confidence": state.confidence,
-            "time_of_fall": _iso(state.fall_time),
+            "time_of_fall": utc_iso(datetime.fromtimestamp(state.fall_time, UTC)),
             "fall_id": person.fall_id,
         }
         if change == "confirmed":

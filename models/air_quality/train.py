@@ -50,6 +50,7 @@ from models.air_quality.evaluate import (
 )
 from models.generated import END, begin, replace_section
 from models.manifest import sha256_file, write_manifest
+from models.onnx_export import OPSET, finish
 
 CARD_PATH = Path(__file__).resolve().parent / "MODEL_CARD.md"
 BEGIN = begin("models/air_quality/train.py")
@@ -59,8 +60,6 @@ RH_MAX = 99.0  # growth diverges at 100 %RH; the card lists the highest RH in th
 K_GRID = np.linspace(0.0, 2.0, 1001)  # kappa = 1.65 k; ambient aerosol kappa is ~0.1-0.7
 DECIMALS = 4  # coefficients are rounded so the exported bytes do not depend on BLAS rounding
 TARGET_RMSE = 3.0  # ug/m3, corrected RMSE asked of the model on the evaluation set
-OPSET = 17
-IR_VERSION = 8  # the oldest IR that carries opset 17, so older gateway onnxruntime builds load it
 # SOURCES.md: the data owner flags a spike on this day for this sensor (known before scoring). It stays
 # in the headline scores; a secondary line shows the pooled scores without it.
 OWNER_FLAGGED = ("HLL_420", np.datetime64("2023-05-25"))
@@ -210,11 +209,10 @@ def build_onnx(coef: Coefficients, doc: str) -> onnx.ModelProto:
         graph,
         opset_imports=[helper.make_opsetid("", OPSET)],
         producer_name="edge-gateway models/air_quality/train.py",
-        doc_string=doc,
     )
-    model.ir_version = IR_VERSION
-    helper.set_model_props(
+    return finish(
         model,
+        doc,
         {
             "name": MODEL_NAME,
             "formula": "max(0, a*pm/(1+k*aw/(1-aw)) + b + c*aw), aw = clip(rh, 0, 99)/100",
@@ -224,8 +222,6 @@ def build_onnx(coef: Coefficients, doc: str) -> onnx.ModelProto:
             "version": "the gateway reports sha256(file)[:12]; see models/MANIFEST.sha256",
         },
     )
-    onnx.checker.check_model(model, full_check=True)
-    return model
 
 
 @dataclass(frozen=True, slots=True)

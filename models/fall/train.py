@@ -48,6 +48,7 @@ from models.fall.replay import FloatArray
 from models.fall.scoring import INPUT, OUTPUT, SimScore, onnx_scorer, score_scenes
 from models.generated import END, replace_section
 from models.manifest import sha256_file, write_manifest
+from models.onnx_export import IR_VERSION, OPSET, finish
 
 HERE = Path(__file__).resolve().parent
 MODEL_PATH = HERE / "fall_model.onnx"
@@ -60,8 +61,6 @@ VALIDATION_EVERY = 5  # seeds with seed % 5 == 0 are the validation split
 SEED = 20261127
 THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98)  # operating points tried on validation
 TREE_NEGATIVE_STRIDE = 3
-OPSET = 17
-IR_VERSION = 8
 
 
 def jobs() -> list[tuple[int, str]]:
@@ -258,10 +257,9 @@ def build_onnx(model: Pipeline, threshold: float, doc: str) -> onnx.ModelProto:
     versions = {o.domain: o.version for o in raw.opset_import}
     del raw.opset_import[:]
     raw.opset_import.extend(helper.make_opsetid(domain, version) for domain, version in versions.items())
-    raw.ir_version = IR_VERSION
-    raw.doc_string = doc
-    helper.set_model_props(
+    return finish(
         raw,
+        doc,
         {
             "name": "fall",
             "input": f"{INPUT} float32 [N,{dim}]: {WINDOW_STEPS} steps x ({', '.join(FEATURES)}), oldest first",
@@ -270,8 +268,6 @@ def build_onnx(model: Pipeline, threshold: float, doc: str) -> onnx.ModelProto:
             "version": "the gateway reports sha256(file)[:12]; see models/MANIFEST.sha256",
         },
     )
-    onnx.checker.check_model(raw, full_check=True)
-    return raw
 
 
 def latency_us(path: Path, x: FloatArray, repeats: int = 2000) -> float:

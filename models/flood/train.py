@@ -48,6 +48,7 @@ from models.flood.data import (
 from models.flood.simulate import KINDS, simulate
 from models.generated import END, begin, replace_section
 from models.manifest import MODELS_DIR, sha256_file, write_manifest
+from models.onnx_export import OPSET, finish
 
 MODEL_PATH: Final = MODELS_DIR / MODEL_FILE
 CARD_PATH: Final = Path(__file__).resolve().parent / "MODEL_CARD.md"
@@ -66,9 +67,7 @@ RULE_FEATURES: Final = (
     FEATURE_NAMES.index("distance_in_30min_at_15min_rise_mm"),
 )
 HARD_FEATURE: Final = FEATURE_NAMES.index("minutes_to_threshold_at_15min_rise")
-OPSET: Final = 17
 ML_OPSET: Final = 3
-IR_VERSION: Final = 8
 TREES: Final = {
     "learning_rate": 0.1,
     "max_iter": 80,
@@ -170,12 +169,8 @@ def build_onnx(models: tuple[HistGradientBoostingClassifier, ...], props: dict[s
         graph,
         opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
         producer_name="edge-gateway models/flood/train.py",
-        doc_string="Probability that a water depth reaches a threshold within 15 and 30 minutes",
     )
-    model.ir_version = IR_VERSION
-    helper.set_model_props(model, props)
-    onnx.checker.check_model(model, full_check=True)
-    return model
+    return finish(model, "Probability that a water depth reaches a threshold within 15 and 30 minutes", props)
 
 
 _INDICES: Final = {"zero": 0, "one": 1, "two": 2}

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from gateway.stopping import stop_on_signals
 from sim.board.device import FIRMWARE_DIR, Board
 from sim.board.kinds import BOARDS
 
@@ -33,10 +32,7 @@ def board(
         raise typer.Exit(2)
     attached = {s.strip() for s in sensors.split(",") if s.strip()} or None
     sim = Board(workdir, kind, attached, firmware, time_scale)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
-    with sim:
+    with stop_on_signals() as stop, sim:
         typer.echo(f"board {kind} at {sim.path} (files in {sim.fs.root})", err=False)
         while not stop.wait(0.2):
             pass

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
 
 import typer
 
+from gateway.stopping import stop_on_signals
 from sim.video.generate import random_scene
 from sim.video.loader import SceneError, list_scenes, load_scene, scene_path
 from sim.video.output import render_to_file
@@ -71,19 +69,13 @@ def serve(
         raise typer.Exit(1) from exc
     for cam_id in cameras:
         typer.echo(f"{cam_id:12s} {server.url(cam_id)}" + (f"  {relay.url(cam_id)}" if relay else ""))
-    stop = threading.Event()
-
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    try:
-        stop.wait()
-    finally:
-        if relay is not None:
-            relay.stop()
-        server.stop()
+    with stop_on_signals() as stop:
+        try:
+            stop.wait()
+        finally:
+            if relay is not None:
+                relay.stop()
+            server.stop()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from sim.keyframes import Keyframes
 from sim.video.casting import Actor
 from sim.video.furniture import inside
 from sim.video.geometry import Camera, heading_vector
@@ -29,7 +30,6 @@ from sim.video.scene import (
     Color,
     Door,
     Furniture,
-    Keyframes,
     Lighting,
     PersonSpec,
     Room,

@@ -16,6 +16,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from sim.keyframes import Keyframes
 from sim.video.scene import (
     ACTIONS,
     FALL_KINDS,
@@ -26,7 +27,6 @@ from sim.video.scene import (
     Color,
     Door,
     Furniture,
-    Keyframes,
     Lighting,
     PersonSpec,
     Room,

@@ -7,9 +7,9 @@ files write them as "#rrggbb".
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass, field
 
+from sim.keyframes import Keyframes
 from sim.video.geometry import Camera
 
 Color = tuple[int, int, int]
@@ -37,29 +37,6 @@ ACTIONS = (
     "down",
     "get_up",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Keyframes:
-    """A piecewise-linear function of time; two points at one time make a step."""
-
-    points: tuple[tuple[float, float], ...]
-
-    def at(self, t: float) -> float:
-        """The value at time `t` (constant outside the points)."""
-        times = [p[0] for p in self.points]
-        i = bisect_right(times, t)
-        if i == 0:
-            return self.points[0][1]
-        if i == len(self.points):
-            return self.points[-1][1]
-        (t0, v0), (t1, v1) = self.points[i - 1], self.points[i]
-        return v0 if t1 <= t0 else v0 + (v1 - v0) * (t - t0) / (t1 - t0)
-
-    @staticmethod
-    def constant(value: float) -> Keyframes:
-        """A constant function."""
-        return Keyframes(((0.0, value),))
 
 
 @dataclass(frozen=True, slots=True)

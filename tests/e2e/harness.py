@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.broker import Mosquitto
-from sim.ground_truth import ExpectedEvent
+from sim.ground_truth import ExpectedEvent, ground_truth
 from sim.scenario import load_scenario, scenario_path
 from sim.site import SimulatedSite
 from tests.mqtt_helpers import Recorder
@@ -125,7 +125,7 @@ def _matches(expected: ExpectedEvent, event: dict[str, Any], t: float) -> bool:
 
 def match_ground_truth(run: SiteRun, types: tuple[str, ...] | None = None, actor: str = "gemeente") -> Match:
     """Which required ground-truth events never reached `actor`, and which events nothing explains."""
-    truth = [e for e in run.site.scenario.ground_truth() if types is None or e.type in types]
+    truth = [e for e in ground_truth(run.site.scenario) if types is None or e.type in types]
     received = [
         (e, run.scenario_time(e["time"])) for e in run.events(actor) if types is None or e["type"] in types
     ]

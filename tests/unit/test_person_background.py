@@ -18,8 +18,8 @@ from gateway.messages import Frame, ModelRef
 from gateway.vision.fall import FallDetector, FallSettings
 from gateway.vision.person import BackgroundLocator, Box, Mask, PersonDetection
 from gateway.vision.regions import Regions
+from sim.keyframes import Keyframes
 from sim.video import Renderer, random_scene
-from sim.video.scene import Keyframes
 
 LEFT_HALF = [(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)]
 W, H = 320, 240

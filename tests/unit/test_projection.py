@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from gateway.events import EVENT_TYPES
-from gateway.messages import Event, ModelRef
+from gateway.messages import Event, ModelRef, utc_iso
 from gateway.privacy.policy import OPTIONAL_ENVELOPE, Grant
 from gateway.privacy.projection import (
     MAX_STRING,
@@ -156,7 +156,7 @@ def test_time_is_rounded_down_and_aligned(t: datetime, step: int) -> None:
 @given(times, st.sampled_from([1, 10, 60, 900, 3600]))
 def test_timestamps_in_data_are_no_finer_than_the_event_time(t: datetime, step: int) -> None:
     # time_of_fall to the millisecond would undo the grant's time resolution.
-    stamp = t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    stamp = utc_iso(t)
     grant = Grant(events=["*"], fields=["time_of_fall", "note"], time_round_s=step)
     event = Event("fall.detected", "cam", {"time_of_fall": stamp, "note": "2026-13-01T00:00:00Z"}, time=t)
     projection = project(event, "ambulance", grant, ENVELOPE, Location())

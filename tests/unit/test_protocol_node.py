@@ -7,7 +7,9 @@ Each script feeds bytes as a serial line delivers them and asserts exactly what 
 
 from __future__ import annotations
 
+import binascii
 import json
+import random
 from typing import Any
 
 import pytest
@@ -28,8 +30,7 @@ from gateway.sources.protocols.node import Info, NodeDecoder, NodeSample
 SETTINGS = settings(max_examples=200, derandomize=True, database=None, deadline=None)
 
 
-def crc_bitwise(data: bytes) -> int:
-    crc = 0xFFFF
+def crc_bitwise(data: bytes, crc: int = 0xFFFF) -> int:
     for byte in data:
         crc ^= byte << 8
         for _ in range(8):
@@ -88,6 +89,15 @@ def feed_all(chunks: list[bytes]) -> list[Decoded]:
 def test_crc_check_value() -> None:
     assert node.crc16_ccitt_false(b"123456789") == 0x29B1
     assert crc_bitwise(b"123456789") == 0x29B1
+
+
+def test_crc_is_binascii_crc_hqx_from_0xffff() -> None:
+    # CRC-16/CCITT-FALSE is XMODEM's CRC (binascii.crc_hqx) started from 0xFFFF instead of 0.
+    rng = random.Random(20260131)
+    for _ in range(2000):
+        data = rng.randbytes(rng.randrange(0, 600))
+        init = rng.choice([0xFFFF, 0x0000, rng.randrange(0x10000)])
+        assert node.crc16_ccitt_false(data, init) == crc_bitwise(data, init) == binascii.crc_hqx(data, init)
 
 
 @pytest.mark.parametrize(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import fields
+from pathlib import Path
 from statistics import fmean
 
 import pytest
 from ruamel.yaml import YAML
 
+import sim.scenario
 from gateway.air.detector import AirQualitySettings
 from gateway.air.eaqi import EAQI_TABLES
 from sim.ground_truth import EAQI_LOWER, ExpectedEvent, TruthSettings, ground_truth
@@ -52,7 +55,7 @@ def test_packaged_scenario_loads_and_validates(name: str) -> None:
     assert scenario.name == name
     assert scenario.description
     assert (1800 if name == "default" else 3600) <= scenario.duration_s <= 10800
-    truth = scenario.ground_truth()
+    truth = ground_truth(scenario)
     assert truth == sorted(truth, key=lambda e: (e.t, e.source, e.type))
     for spec in scenario.sensors:
         device = scenario.truth_fn(spec.id)(scenario.duration_s / 2)
@@ -76,7 +79,7 @@ def test_truth_is_deterministic_for_a_seed() -> None:
 
 
 def test_wood_smoke_bands_rise_and_fall() -> None:
-    truth = of(load("wood_smoke_evening").ground_truth(), "air.band_changed", "sds-street")
+    truth = of(ground_truth(load("wood_smoke_evening")), "air.band_changed", "sds-street")
     order = ("good", "fair", "moderate", "poor", "very_poor", "extremely_poor")
     steps = [
         order.index(str(e.data["band"])) - order.index(str(e.data["previous"]))
@@ -96,7 +99,7 @@ def _raw_band_index(pm25: float, pm10: float) -> int:
 
 def test_fog_truth_has_no_band_rise_but_the_raw_sds011_would() -> None:
     fog = load("fog")
-    bands = of(fog.ground_truth(), "air.band_changed")
+    bands = of(ground_truth(fog), "air.band_changed")
     assert [(e.data["band"], e.data["previous"]) for e in bands] == [("good", None), ("good", None)]
     # What the SDS011 itself reports in the densest hour (a 5-minute mean), uncorrected:
     device = fog.truth_fn("sds-fog")
@@ -110,7 +113,7 @@ def test_fog_truth_has_no_band_rise_but_the_raw_sds011_would() -> None:
 
 
 def test_co2_full_room_goes_high_then_normal() -> None:
-    truth = load("co2_full_room").ground_truth()
+    truth = ground_truth(load("co2_full_room"))
     summary = [(e.type, e.data.get("level")) for e in truth]
     assert summary == [
         ("air.co2_high", "elevated"),
@@ -125,7 +128,7 @@ def test_stuck_sensor_repeats_its_value_and_is_expected_to_be_caught() -> None:
     frozen = {tuple(device(t).items()) for t in range(2400, 4800, 7)}
     assert len(frozen) == 1
     assert device(4800) != device(2400)
-    faults = of(scenario.ground_truth(), "sensor.fault") + of(scenario.ground_truth(), "sensor.recovered")
+    faults = of(ground_truth(scenario), "sensor.fault") + of(ground_truth(scenario), "sensor.recovered")
     assert [(e.type, e.t, e.data) for e in faults] == [
         ("sensor.fault", 2400.0, {"faults": ["stuck"]}),
         ("sensor.recovered", 4800.0, {"faults": ["stuck"]}),
@@ -143,9 +146,15 @@ def test_stuck_sensor_is_frozen_only_inside_its_stuck_window() -> None:
     assert not any(fan.frozen_fn("pms-fan")(t) for t in range(0, 7200, 60))
 
 
-def test_ground_truth_function_and_method_agree() -> None:
+def test_ground_truth_defaults_to_truth_settings() -> None:
     scenario = load("default")
-    assert ground_truth(scenario) == scenario.ground_truth() == ground_truth(scenario, TruthSettings())
+    assert ground_truth(scenario) == ground_truth(scenario, TruthSettings())
+
+
+def test_the_scenario_model_does_not_import_its_ground_truth() -> None:
+    tree = ast.parse(Path(sim.scenario.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "sim.ground_truth" not in imported  # sim.ground_truth builds on sim.scenario: no cycle
 
 
 def test_dying_fan_decays_to_zero_and_never_recovers() -> None:
@@ -154,7 +163,7 @@ def test_dying_fan_decays_to_zero_and_never_recovers() -> None:
     assert device(3590)["pm25"] > 10
     assert 0 < device(3630)["pm25"] < device(3590)["pm25"]
     assert all(device(t) == {"pm1": 0.0, "pm25": 0.0, "pm10": 0.0} for t in range(3660, 7200, 11))
-    truth = scenario.ground_truth()
+    truth = ground_truth(scenario)
     assert [(e.type, e.source, e.data) for e in truth if e.type.startswith("sensor.")] == [
         ("sensor.fault", "pms-fan", {"faults": ["fan_failure"]})
     ]
@@ -165,7 +174,7 @@ def test_default_scenario_mixes_sensors_and_transport_faults() -> None:
     assert sorted(s.type for s in scenario.sensors) == ["mhz19", "pms5003t", "sds011"]
     assert [f.kind for f in scenario.transport_faults("sds-1")] == ["garbage"]
     assert [f.kind for f in scenario.transport_faults("mhz-1")] == ["unplug"]
-    types = {e.type for e in scenario.ground_truth()}
+    types = {e.type for e in ground_truth(scenario)}
     assert {"air.band_changed", "air.co2_high", "air.co2_normal", "sensor.offline", "sensor.online"} <= types
 
 
@@ -180,7 +189,7 @@ def test_truth_settings_restate_the_gateway_defaults() -> None:
     for f in fields(TruthSettings):
         assert getattr(TruthSettings(), f.name) == getattr(gateway, f.name), f.name
     # The gateway's settings object is accepted as is.
-    assert load("co2_full_room").ground_truth(gateway) == load("co2_full_room").ground_truth()
+    assert ground_truth(load("co2_full_room"), gateway) == ground_truth(load("co2_full_room"))
 
 
 def minimal() -> dict[str, object]:
@@ -248,5 +257,5 @@ def test_short_faults_are_not_expected_to_be_detected() -> None:
     data = sensor(
         faults=[{"kind": "stuck", "at": 100, "until": 200}, {"kind": "unplug", "at": 300, "until": 305}]
     )
-    truth = parse_scenario(data).ground_truth()
+    truth = ground_truth(parse_scenario(data))
     assert {e.type for e in truth} == {"air.band_changed"}
