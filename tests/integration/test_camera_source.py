@@ -381,6 +381,7 @@ class Counting:
         return [Event("camera.tampered", frame.source, {"cue": "frozen", "n": frame.index})]
 
 
+@pytest.mark.logged_exceptions  # provokes it: a detector that raises on every frame
 def test_a_failing_detector_costs_frames_not_the_camera(
     video: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

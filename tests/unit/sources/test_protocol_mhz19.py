@@ -6,7 +6,7 @@ import pytest
 
 from gateway.sources.protocols import mhz19
 from gateway.sources.protocols.base import Ack, ChecksumError, Decoded, MalformedFrame, Sample, SensorOptions
-from tests.unit.captures import csv_rows, data_frames, hexdump_frames
+from tests.unit.sources.captures import csv_rows, data_frames, hexdump_frames
 
 RESPONSE = bytes.fromhex("ff 86 02 7c 42 00 00 00 ba")  # PROTOCOLS.md: 636 ppm, 26 °C
 

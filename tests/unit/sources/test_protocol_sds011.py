@@ -18,7 +18,7 @@ from gateway.sources.protocols.base import (
     SensorOptions,
 )
 from gateway.sources.protocols.framing import MAX_JUNK
-from tests.unit.captures import csv_rows, data_frames, hexdump_frames
+from tests.unit.sources.captures import csv_rows, data_frames, hexdump_frames
 
 FRAME = bytes.fromhex("aa c0 06 00 06 00 58 d9 3d ab")  # PROTOCOLS.md example: PM2.5 0.6, PM10 0.6
 FRAME_2 = bytes.fromhex("aa c0 09 00 09 00 58 d9 43 ab")  # PM2.5 0.9, PM10 0.9

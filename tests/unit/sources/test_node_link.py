@@ -212,7 +212,7 @@ def test_reply_is_matched_to_its_command() -> None:
 
 def test_decoder_and_link_together_on_bytes() -> None:
     """The gateway's decoder feeding the link, as the transport will."""
-    from tests.unit.test_protocol_node import HELLO, packet, readings
+    from tests.unit.sources.test_protocol_node import HELLO, packet, readings
 
     link = NodeLink("pm-kade")
     decoder = NodeDecoder()

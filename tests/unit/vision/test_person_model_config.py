@@ -25,9 +25,9 @@ from gateway.security.signing import ManifestSpec, generate_signing_key, sign_ma
 from gateway.trust import Trusted, Untrusted
 from gateway.vision.fall import FallDetector
 from gateway.vision.person_model import OnnxPersonLocator
-from tests.unit.test_person_onnx_manifest import MANIFEST, tiny_yolo
+from tests.unit.vision.test_person_onnx_manifest import MANIFEST, tiny_yolo
 
-REPO_MODELS = Path(__file__).resolve().parents[2] / "models"
+REPO_MODELS = Path(__file__).resolve().parents[3] / "models"
 SHIPPED = ["air_quality/pm_humidity.onnx", "flood/nowcast.onnx", "fall/fall_model.onnx"]
 
 

@@ -14,7 +14,7 @@ from gateway.sources.protocols.base import (
     Sample,
     SensorOptions,
 )
-from tests.unit.captures import csv_rows, data_frames, hexdump_frames
+from tests.unit.sources.captures import csv_rows, data_frames, hexdump_frames
 
 # PROTOCOLS.md example: atm PM 0/8/8, counts 210, 70, 45, 30, 0, 0 per 0.1 L
 FRAME = bytes.fromhex(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-CAPTURES = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "serial" / "pypms_captures"
+CAPTURES = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "serial" / "pypms_captures"
 
 
 def capture_dir() -> Path:
