@@ -22,7 +22,9 @@ models:
 	@.ci/setup.sh --models
 	$(VENV)/python -m models.air_quality.train
 	$(VENV)/python -m models.flood.train
+	$(VENV)/python -m models.pose.convert
 	$(VENV)/python -m models.fall.train
+	$(VENV)/python -m models.manifest
 	$(VENV)/python -m models.release
 
 # Scores the detectors on evaluation-only real data in ../shared/datasets (never used to train or tune).

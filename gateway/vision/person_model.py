@@ -56,8 +56,10 @@ class OutputSpec(Strict):
 
     name: str = Field(min_length=1)
     # yolo-boxes: rows of box, [objectness], class scores (YOLOv5/v8); yolo-pose: rows of box, score,
-    # K * (x, y, score) (YOLOv8-pose); xyxy-score-class: rows x1 y1 x2 y2 score class (NMS included)
-    decode: Literal["yolo-boxes", "yolo-pose", "xyxy-score-class"]
+    # K * (x, y, score) (YOLOv8-pose); xyxy-score-class: rows x1 y1 x2 y2 score class (NMS included);
+    # movenet-singlepose: [1, 1, K, 3] y, x (0..1 of the input), score of the one person in the input
+    # (MoveNet); run on a crop around each person, never as a whole-frame locator
+    decode: Literal["yolo-boxes", "yolo-pose", "xyxy-score-class", "movenet-singlepose"]
     transpose: bool = Field(False, description="Output is [1, C, N] (YOLOv8) rather than [1, N, C]")
     box: Literal["cxcywh", "xyxy"] = "cxcywh"
     normalized: bool = Field(False, description="Box coordinates are 0..1 of the input, not pixels")
@@ -193,6 +195,8 @@ class OnnxPersonLocator:
     def __init__(
         self, manifest: PersonModelManifest, model: ArrayModel, background: BackgroundLocator | None = None
     ) -> None:
+        if manifest.output.decode == "movenet-singlepose":
+            raise ValueError(f"{manifest.name}: a single-pose model poses crops; it cannot find people")
         self.manifest = manifest
         self._model = model
         self._background = background

@@ -1,0 +1,1 @@
+"""MoveNet single-person pose model: reproducible conversion from a pinned npm package, and its checks."""
