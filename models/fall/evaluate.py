@@ -1,18 +1,19 @@
-"""Honest scores of the fall model: ``python -m models.fall.evaluate`` (the fall part of `make eval`).
+"""Honest scores of the keypoint fall model: ``python -m models.fall.evaluate`` (the fall part of `make eval`).
 
-Scores the committed ONNX files (float and INT8) with the gateway's default ``FallSettings``; nothing
-here fits, tunes or picks anything.
+Scores the committed ONNX file with the gateway's default ``FallSettings`` and the state machine of
+gateway/vision/fall_state.py; nothing here fits, tunes or picks anything.
 
-(a) UR Fall per-frame CSVs (evaluation only; mapping and caveats in models/fall/urfd.py): every
-    sequence is replayed at 10 fps through the same windows and state machine as a gateway.
-    Sequence level: a ``fall.detected`` in a fall-XX is a true positive, in an adl-XX a false
-    positive; the 16 ADLs with lying down are reported apart; delay from the first lying frame.
-(b) The real clip fall-01-cam0.mp4 end to end through the camera path: ``CameraSource`` with
-    ``realtime: false``, the left (depth) half blacked out by a privacy mask so only the RGB half
-    (x 320-639) is analysed; n = 1, a smoke test (the clip has another project's overlays burned in).
-(c) Held-out simulator scenes (seeds >= 10000, never seen in training), end to end through
-    ``FallDetector``: precision, recall, false alarms per camera-hour of everyday activity, delay from
-    the end of a fall (impact) to ``fall.detected``.
+(a) MD4FD evaluation-only windows: ``le2i_home_02`` (49 windows) and ``ur_fall_FALL`` (35 fall
+    windows), fed frame by frame (30 fps, no blob boxes: MD4FD has none) through PoseHistory, the
+    model and FallState. A window counts as alarmed when fall.detected fires within it. Counted per
+    window and per chain of overlapping windows (consecutive windows share 75 of 90 frames).
+(b) Held-out simulator scenes (seeds >= 10000, never seen in training): ground-truth joints through
+    the measured noise model: recall, false alarms per everyday hour, lie-down-on-purpose scenes
+    alarmed, delay impact -> fall.detected.
+(c) ``end_to_end`` (to be extended by the camera-path runtime): real clip fall-01-cam0.mp4 and
+    rendered held-out scenes through MoveNet. The UR Fall depth-feature CSVs are no longer scored:
+    their per-frame features are Kinect depth silhouettes (height/width, occupancy, ...), which do not
+    map to keypoints.
 
 Writes run/eval/fall.json and the generated section of models/fall/EVALUATION.md.
 """
@@ -23,175 +24,116 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gateway.messages import Event, Frame, SourceStatus
-from gateway.sources.camera import CameraSource, CameraSpec
-from gateway.vision.fall import FALL_DETECTED, FallDetector, FallSettings, load_file
-from gateway.vision.person import BackgroundLocator, BackgroundSettings
-from gateway.vision.regions import Regions
-from models.fall.card import BEGIN_EVAL, evaluation_section
-from models.fall.data import SceneData, record_many, record_named
-from models.fall.replay import FloatArray, replay, windows_of
-from models.fall.scoring import SimScore, onnx_scorer, score_scenes
-from models.fall.urfd import CLIP, LYING, TRANSITION, UrSequence, load_all
-from models.generated import replace_section
-from sim.video.loader import list_scenes
+from gateway.vision.fall import FallSettings
+from models.fall.scoring import SimScore, onnx_scorer
+from models.fall.sequences import Scorer, Sequence, md4fd, play
+from models.fall.train import noise_model, simulated
+from models.generated import END, begin, replace_section
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 MODEL = HERE / "fall_model.onnx"
-INT8 = HERE / "fall_model.int8.onnx"
-MANIFEST = HERE.parent / "MANIFEST.sha256"
 OUT = REPO / "run" / "eval" / "fall.json"
 REPORT = HERE / "EVALUATION.md"
-
-# Scenes per kind, seeds 10000.. ("adl": everyday activity, often lying down on purpose).
+BEGIN_EVAL = begin("models/fall/evaluate.py")
+EVAL_MD4FD = ("le2i_home_02.json", "ur_fall_FALL.json")  # evaluation only: never trained or tuned on
 HELD_OUT = {"fall": 100, "adl": 200}
 HELD_OUT_FROM = 10000
-CLIP_FALL = (83, 113)  # SOURCES.md: fall-01 frames 83-112 falling, 113-160 lying
-LEFT_HALF = [(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)]
-
-Scorer = Callable[[FloatArray], FloatArray]
 
 
-def _pct(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 2) if values else None
+def chains(seqs: list[Sequence]) -> list[list[int]]:
+    """Indices of ``seqs`` grouped into chains of overlapping windows (same frames shifted by 15)."""
+    out: list[list[int]] = []
+    for i, seq in enumerate(seqs):
+        prev = seqs[i - 1] if i else None
+        overlap = prev is not None and _same(prev.frames[15:], seq.frames[:-15])
+        if overlap and out:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
 
 
-def _sequence_alarm(seq: UrSequence, scorer: Scorer, settings: FallSettings) -> float | None:
-    records = windows_of(seq.times, seq.rows, settings.min_history_s)
-    scores = scorer(records.windows) if len(records.windows) else np.zeros(0, np.float32)
-    alarms = [c.time for c in replay(records, scores, settings) if c.kind == "detected"]
-    return alarms[0] if alarms else None
+def _same(a: list[Any], b: list[Any]) -> bool:
+    def key(f: Any) -> tuple[float, ...]:
+        return () if f[1] is None else tuple(np.round(f[1].xy.ravel(), 3))
+
+    return len(a) == len(b) and all(key(x) == key(y) for x, y in zip(a, b, strict=True))
 
 
-def part_a(scorer: Scorer, settings: FallSettings) -> dict[str, Any]:
-    """UR Fall cam0: sequence-level sensitivity, specificity, lying-down ADLs, delays."""
-    falls, adls = load_all()
-    alarm = {seq.name: _sequence_alarm(seq, scorer, settings) for seq in [*falls, *adls]}
-    found = [seq for seq in falls if alarm[seq.name] is not None]
-    delay_lying = [alarm[s.name] - (s.first_time(LYING) or 0.0) for s in found]  # type: ignore[operator]
-    delay_transition = [alarm[s.name] - (s.first_time(TRANSITION) or 0.0) for s in found]  # type: ignore[operator]
-    alarmed = {s.name for s in adls if alarm[s.name] is not None}
-    lying = [s for s in adls if s.lies_down]
-    other = [s for s in adls if not s.lies_down]
-    return {
-        "falls": len(falls),
-        "falls_detected": len(found),
-        "sensitivity": len(found) / len(falls),
-        "adls": len(adls),
-        "adls_alarmed": len(alarmed),
-        "specificity": 1 - len(alarmed) / len(adls),
-        "lying_adls": len(lying),
-        "lying_adls_alarmed": sum(s.name in alarmed for s in lying),
-        "other_adls": len(other),
-        "other_adls_alarmed": sum(s.name in alarmed for s in other),
-        "alarmed_adls": sorted(alarmed),
-        "missed_falls": sorted(s.name for s in falls if alarm[s.name] is None),
-        "delay_from_first_lying_frame_s": {"p50": _pct(delay_lying, 50), "p95": _pct(delay_lying, 95),
-                                           "min": _pct(delay_lying, 0), "max": _pct(delay_lying, 100)},
-        "delay_from_first_transition_frame_s": {"p50": _pct(delay_transition, 50), "p95": _pct(delay_transition, 95)},
-        "alarm_time_s": {k: (None if v is None else round(v, 2)) for k, v in sorted(alarm.items())},
-    }  # fmt: skip
+def part_md4fd(name: str, scorer: Scorer, settings: FallSettings) -> dict[str, Any]:
+    """Per-window and per-chain sensitivity / specificity of one MD4FD file."""
+    seqs = md4fd(name)
+    alarmed = [bool(play(seq, scorer, settings)) for seq in seqs]
+    fall = [bool(seq.fall_label) for seq in seqs]
+    groups = chains(seqs)
+    out: dict[str, Any] = {"windows": len(seqs), "chains": len(groups)}
+    for unit, items in (("window", [[i] for i in range(len(seqs))]), ("chain", groups)):
+        # a chain is a fall chain when any of its windows is labelled fall
+        is_fall = [any(fall[i] for i in g) for g in items]
+        hit = [any(alarmed[i] for i in g) for g in items]
+        falls, everyday = sum(is_fall), len(items) - sum(is_fall)
+        found = sum(h for h, f in zip(hit, is_fall, strict=True) if f)
+        false = sum(h for h, f in zip(hit, is_fall, strict=True) if not f)
+        out[unit] = {
+            "falls": falls,
+            "falls_alarmed": found,
+            "sensitivity": found / falls if falls else math.nan,
+            "everyday": everyday,
+            "everyday_alarmed": false,
+            "specificity": 1 - false / everyday if everyday else math.nan,
+        }
+    out["missed_windows"] = [i for i in range(len(seqs)) if fall[i] and not alarmed[i]]
+    out["false_alarm_windows"] = [i for i in range(len(seqs)) if not fall[i] and alarmed[i]]
+    return out
 
 
-def part_b(settings: FallSettings) -> dict[str, Any]:
-    """fall-01-cam0.mp4 through CameraSource (realtime false), left half masked."""
-    regions = Regions(masks=[LEFT_HALF])
-    # The file is 640 x 240: analysed whole (the masked half is black) with the locator at 320 px,
-    # so the RGB half is worked on at 160 x 120 as a 320-wide camera frame would be.
-    locator = BackgroundLocator(BackgroundSettings(work_width=320))
-    detector = FallDetector("urfd-fall-01", settings, regions, load_file(MODEL, MANIFEST), locator=locator)
-    events: list[Event] = []
-    statuses: list[SourceStatus] = []
-    first: list[Frame] = []
-
-    def on_frame(frame: Frame) -> None:
-        if not first:
-            first.append(frame)
-        events.extend(detector.on_frame(frame))
-
-    spec = CameraSpec(
-        source="urfd-fall-01", url=str(CLIP), analysis_fps=10.0, realtime=False, analysis_width=640
-    )
-    source = CameraSource(spec, regions.black_out)
-    source.start(on_frame, statuses.append)
-    finished = source.wait_finished(120.0)
-    source.stop()
-    counters = source.counters()
-    start = first[0].time if first else None
-    detected = [e for e in events if e.type == FALL_DETECTED]
-    at = (detected[0].time - start).total_seconds() if detected and start else None
-    lying_from = (CLIP_FALL[1] - 1) / 30.0
-    return {
-        "path": "gateway.sources.camera.CameraSource (realtime false) -> FallDetector",
-        "finished": finished,
-        "frames_read": counters.frames_read,
-        "frames_analysed": counters.frames_analysed,
-        "events": [e.type for e in events],
-        "fall_detected_at_s": None if at is None else round(at, 2),
-        "first_lying_frame_at_s": round(lying_from, 2),
-        "delay_from_first_lying_frame_s": None if at is None else round(at - lying_from, 2),
-    }
-
-
-def part_c(settings: FallSettings, workers: int = 2) -> dict[str, Any]:
-    """Held-out simulator scenes end to end (float model), and the INT8 model replayed on them."""
+def part_sim(scorer: Scorer, settings: FallSettings) -> dict[str, Any]:
+    """Held-out simulator scenes: ground-truth joints + measured noise, through the state machine."""
     jobs = [(HELD_OUT_FROM + i, kind) for kind, n in HELD_OUT.items() for i in range(n)]
-    started = time.monotonic()
-    scenes, failed = record_many(jobs, workers, model_path=MODEL)
-    end_to_end = SimScore()
-    for scene in scenes:
-        lies = any(e.type == "lie_down" for e in scene.events)
-        end_to_end.add_scene(scene.falls, lies, scene.duration_s, list(scene.alarms))
-    named = [d for d in record_named(list_scenes(), MODEL, workers) if isinstance(d, SceneData)]
-    hand_made = SimScore()
-    for scene in named:
-        lies = any(e.type == "lie_down" for e in scene.events)
-        hand_made.add_scene(scene.falls, lies, scene.duration_s, list(scene.alarms))
-    return {
-        "scenes": {kind: n for kind, n in HELD_OUT.items()},
-        "hand_made_scenes": {s.kind: [round(a, 2) for a in s.alarms] for s in named},
-        "hand_made_end_to_end": hand_made.as_dict(),
-        "simulator_failed": [f"{kind} {seed}: {error}" for seed, kind, error in failed],
-        "seconds_to_render_and_run": round(time.monotonic() - started, 1),
-        "float_end_to_end": end_to_end.as_dict(),
-        "float_replayed": score_scenes(scenes, onnx_scorer(MODEL), settings).as_dict(),
-        "int8_replayed": score_scenes(scenes, onnx_scorer(INT8), settings).as_dict(),
-    }
+    score = SimScore()
+    for seq in simulated(jobs, noise_model()):
+        score.add(seq, play(seq, scorer, settings))
+    return {"scenes": HELD_OUT, **score.as_dict()}
 
 
-def _f(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def end_to_end(settings: FallSettings) -> dict[str, Any]:
+    """Camera-path figures (MoveNet on real and rendered frames): to be filled in with the runtime."""
+    del settings
+    return {}
+
+
+def _f(v: Any, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
 def table(results: dict[str, Any]) -> str:
-    """The figures as a Markdown table (also printed)."""
-    a, b, c = results["urfd_float"], results["clip"], results["sim"]["float_end_to_end"]
-    a8, c8 = results["urfd_int8"], results["sim"]["int8_replayed"]
-    h = results["sim"]["hand_made_end_to_end"]
-    rows = [
-        "| part | measure | float | INT8 |",
-        "|---|---|--:|--:|",
-        f"| (a) UR Fall | sensitivity (falls detected / 30) | {a['falls_detected']}/30 = {_f(a['sensitivity'])} | {a8['falls_detected']}/30 = {_f(a8['sensitivity'])} |",
-        f"| (a) UR Fall | specificity (1 − ADLs alarmed / 40) | {_f(a['specificity'])} ({a['adls_alarmed']} alarmed) | {_f(a8['specificity'])} ({a8['adls_alarmed']}) |",
-        f"| (a) UR Fall | lying-down ADLs alarmed / 16 | {a['lying_adls_alarmed']} | {a8['lying_adls_alarmed']} |",
-        f"| (a) UR Fall | other ADLs alarmed / 24 | {a['other_adls_alarmed']} | {a8['other_adls_alarmed']} |",
-        f"| (a) UR Fall | delay after first lying frame p50 / p95 [s] | {_f(a['delay_from_first_lying_frame_s']['p50'], 2)} / {_f(a['delay_from_first_lying_frame_s']['p95'], 2)} | {_f(a8['delay_from_first_lying_frame_s']['p50'], 2)} / {_f(a8['delay_from_first_lying_frame_s']['p95'], 2)} |",
-        f"| (b) fall-01 clip (n = 1) | events; fall.detected after first lying frame [s] | {', '.join(b['events']) or 'none'}; {_f(b['delay_from_first_lying_frame_s'], 2)} | – |",
-        f"| (c) held-out sim | recall (falls found) | {c['found']}/{c['falls']} = {_f(c['recall'])} | {c8['found']}/{c8['falls']} = {_f(c8['recall'])} |",
-        f"| (c) held-out sim | precision | {_f(c['precision'])} | {_f(c8['precision'])} |",
-        f"| (c) held-out sim | false alarms per camera-hour of everyday activity | {_f(c['false_alarms_per_everyday_camera_hour'], 2)} ({c['everyday_false_alarms']} in {c['everyday_camera_hours']:.2f} h) | {_f(c8['false_alarms_per_everyday_camera_hour'], 2)} |",
-        f"| (c) held-out sim | lie-down-on-purpose scenes alarmed | {c['lie_down_scenes_alarmed']}/{c['lie_down_scenes']} | {c8['lie_down_scenes_alarmed']}/{c8['lie_down_scenes']} |",
-        f"| (c) held-out sim | delay impact → fall.detected p50 / p95 [s] (target p95 < 1) | {_f(c['delay_s_p50'], 2)} / {_f(c['delay_s_p95'], 2)} | {_f(c8['delay_s_p50'], 2)} / {_f(c8['delay_s_p95'], 2)} |",
-        f"| (c') sim hand-made scenes ({len(results['sim']['hand_made_scenes'])}) | falls found; false alarms; lie-down scenes alarmed | {h['found']}/{h['falls']}; {h['false_alarms']}; {h['lie_down_scenes_alarmed']}/{h['lie_down_scenes']} | – |",
+    """The figures as a Markdown table."""
+    rows = ["| part | measure | value |", "|---|---|--:|"]
+    for name in EVAL_MD4FD:
+        r = results["md4fd"][name]
+        for unit in ("window", "chain"):
+            u = r[unit]
+            rows.append(
+                f"| (a) {name} per {unit} | sensitivity (falls alarmed) | {u['falls_alarmed']}/{u['falls']} = {_f(u['sensitivity'])} |"
+            )
+            if u["everyday"]:
+                rows.append(
+                    f"| (a) {name} per {unit} | specificity (1 − everyday alarmed) | {_f(u['specificity'])} ({u['everyday_alarmed']}/{u['everyday']} alarmed) |"
+                )
+    s = results["sim"]
+    rows += [
+        f"| (b) held-out sim | recall | {s['found']}/{s['falls']} = {_f(s['recall'])} |",
+        f"| (b) held-out sim | false alarms per everyday camera-hour | {_f(s['false_alarms_per_everyday_camera_hour'], 2)} ({s['everyday_false_alarms']} in {s['everyday_camera_hours']:.2f} h) |",
+        f"| (b) held-out sim | lie-down-on-purpose scenes alarmed | {s['lie_down_scenes_alarmed']}/{s['lie_down_scenes']} |",
+        f"| (b) held-out sim | delay impact → fall.detected p50 / p95 [s] | {_f(s['delay_s_p50'], 2)} / {_f(s['delay_s_p95'], 2)} |",
     ]  # fmt: skip
     return "\n".join(rows)
 
@@ -200,26 +142,23 @@ def main() -> None:
     """Run (a), (b), (c); print the table; write run/eval/fall.json and EVALUATION.md."""
     started = time.monotonic()
     settings = FallSettings()
+    scorer = onnx_scorer(MODEL)
     results: dict[str, Any] = {
-        "model_sha256_12": {"float": _version(MODEL), "int8": _version(INT8)},
+        "model_sha256_12": hashlib.sha256(MODEL.read_bytes()).hexdigest()[:12],
         "settings": {"threshold": settings.threshold, "detect_windows": settings.detect_windows,
-                     "confirm_s": settings.confirm_s, "min_history_s": settings.min_history_s},
-        "urfd_float": part_a(onnx_scorer(MODEL), settings),
-        "urfd_int8": part_a(onnx_scorer(INT8), settings),
-        "clip": part_b(settings),
-        "sim": part_c(settings),
+                     "min_history_s": settings.min_history_s},
+        "md4fd": {name: part_md4fd(name, scorer, settings) for name in EVAL_MD4FD},
+        "sim": part_sim(scorer, settings),
+        "end_to_end": end_to_end(settings),
     }  # fmt: skip
     results["seconds"] = round(time.monotonic() - started, 1)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=1), encoding="utf-8")
     text = table(results)
     print(text)
-    replace_section(REPORT, BEGIN_EVAL, evaluation_section(results, text))
+    section = f"{BEGIN_EVAL}\nModel `{results['model_sha256_12']}`, settings {results['settings']}.\n\n{text}\n{END}"
+    replace_section(REPORT, BEGIN_EVAL, section)
     print(f"\nwrote {OUT.relative_to(REPO)} and {REPORT.relative_to(REPO)} in {results['seconds']:.0f} s")
-
-
-def _version(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 if __name__ == "__main__":

@@ -1,14 +1,14 @@
-"""Event-level scores of the fall detector on simulator scenes, against their ground truth.
+"""Event-level scores of the fall detector on (simulated) sequences, against their ground truth.
 
 A ground-truth fall is found when a ``fall.detected`` falls between the start of the fall motion and
 ``MATCH_AFTER_S`` after its impact; every other ``fall.detected`` is a false alarm. Delay is counted
 from the impact (the end of the fall motion) to ``fall.detected``. Matching is by time within the
-scene, not by person: events carry no box (privacy), so the scores use what an integrator sees.
+sequence (one person): events carry no box (privacy), so the scores use what an integrator sees.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,9 +16,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from gateway.vision.fall import FallSettings
-from models.fall.data import SceneData, TruthEvent
-from models.fall.replay import FloatArray, replay
+from models.fall.sequences import FloatArray, Sequence
 
 MATCH_AFTER_S = 5.0
 INPUT, OUTPUT = "windows", "fall_probability"  # tensor names of the exported model
@@ -38,7 +36,6 @@ class SimScore:
     lie_down_scenes: int = 0
     lie_down_scenes_alarmed: int = 0
     delays: list[float] = field(default_factory=list)
-    by_kind: dict[str, list[int]] = field(default_factory=dict)  # fall kind -> [falls, found]
 
     @property
     def recall(self) -> float:
@@ -94,47 +91,28 @@ class SimScore:
             "delay_s_p50": self.delay(50),
             "delay_s_p95": self.delay(95),
             "delay_s_max": max(self.delays) if self.delays else float("nan"),
-            "recall_by_fall_kind": {k: f"{v[1]}/{v[0]}" for k, v in sorted(self.by_kind.items())},
         }
 
-    def add_scene(
-        self, falls: Sequence[TruthEvent], lies_down: bool, duration_s: float, alarms: list[float]
-    ) -> None:
-        """Add one scene's ground truth and the times of its fall.detected alarms."""
-        self.hours += duration_s / 3600.0
-        if not falls:
-            self.everyday_hours += duration_s / 3600.0
-        self.lie_down_scenes += int(lies_down)
-        self.lie_down_scenes_alarmed += int(lies_down and bool(alarms))
+    def add(self, seq: Sequence, alarms: list[float]) -> None:
+        """Add one sequence's ground truth and the times of its fall.detected alarms."""
+        hours = seq.duration_s / 3600.0
+        self.hours += hours
+        if not seq.falls:
+            self.everyday_hours += hours
+        self.lie_down_scenes += int(bool(seq.lie_downs))
+        self.lie_down_scenes_alarmed += int(bool(seq.lie_downs) and bool(alarms))
         free = sorted(alarms)
-        for fall in sorted(falls, key=lambda f: f.impact_t):
-            kind = self.by_kind.setdefault(fall.kind, [0, 0])
-            kind[0] += 1
+        for start, impact in sorted(seq.falls, key=lambda f: f[1]):
             self.falls += 1
-            hit = next((a for a in free if fall.start_t <= a <= fall.impact_t + MATCH_AFTER_S), None)
+            hit = next((a for a in free if start <= a <= impact + MATCH_AFTER_S), None)
             if hit is not None:
                 free.remove(hit)
                 self.found += 1
-                kind[1] += 1
-                self.delays.append(hit - fall.impact_t)
+                self.delays.append(hit - impact)
         self.alarms += len(alarms)
         self.false_alarms += len(free)
-        if not falls:
+        if not seq.falls:
             self.everyday_false_alarms += len(free)
-
-
-def score_scenes(
-    scenes: Sequence[SceneData], scorer: Callable[[FloatArray], FloatArray], settings: FallSettings
-) -> SimScore:
-    """Replay each scene's records with ``scorer`` through the state machine and score the alarms."""
-    out = SimScore()
-    for scene in scenes:
-        windows = scene.records.windows
-        scores = scorer(windows) if len(windows) else np.zeros(0, np.float32)
-        alarms = [c.time for c in replay(scene.records, scores, settings) if c.kind == "detected"]
-        lies = any(e.type == "lie_down" for e in scene.events)
-        out.add_scene(scene.falls, lies, scene.duration_s, alarms)
-    return out
 
 
 def onnx_scorer(path: Path) -> Callable[[FloatArray], FloatArray]:
