@@ -86,7 +86,8 @@ def models_version(files: list[Path]) -> str:
 def main() -> None:
     """Sign the models and the shipped default policy."""
     onnx = sorted(MODELS_DIR.rglob("*.onnx"))
-    person = sorted(MODELS_DIR.glob("person/*.json"))  # person/pose model manifests (gateway/vision/person_model.py)
+    # person/pose model manifests (gateway/vision/person_model.py) are signed with the models they name
+    person = sorted(MODELS_DIR.glob("person/*.json"))
     sign(MODELS_DIR, onnx + person, "models", models_version(onnx + person))
     sign(DEFAULT_POLICY.parent, [DEFAULT_POLICY], "policy", load_policy().version)
 

@@ -1,10 +1,17 @@
-"""The fall detector of one camera: frames -> people -> tracks -> silhouettes -> fall model -> events.
+"""The fall detector of one camera: frames -> moving people -> tracks -> poses -> fall model -> events.
+
+Motion gates everything: background subtraction finds what moves (and keeps people who moved or
+fell), a tracker follows it, and only then does the pose model run, on a crop around each tracked
+person (pose.py). A track on which no confident pose was ever seen is not a person (a ghost left by
+someone who stood there when the camera started, a moved chair) and is neither kept nor scored.
 
 Owns the fall events (type names and payloads are a public contract):
 
-- ``fall.detected``: a fall motion ended with the person low or lying. The ONNX fall model reads a
-  3 s window of the person's silhouette features (see silhouette.py) and must say "a fall just
-  ended" on ``detect_windows`` consecutive frames, and the person must be low or lying now.
+- ``fall.detected``: a fall motion ended with the person down. The ONNX fall model reads a window
+  of the person's keypoint features (pose_features.py) and must say "a fall just ended" on
+  ``detect_windows`` consecutive frames, and the person must be down now: a low or lying pose, or,
+  since pose models lose people lying on the floor, a person-sized region that stays low after a
+  descent seen in keypoints.
 - ``fall.confirmed``: the same person stayed down ``confirm_s`` (default 10 s).
 - ``fall.recovered``: they are upright again for ``recover_s``.
 
@@ -30,9 +37,11 @@ from gateway.inference.runner import OnnxModel
 from gateway.inference.slots import Slot, current
 from gateway.messages import Event, Frame, JsonValue, ModelRef, new_event_id, utc_iso
 from gateway.security.signing import VerifiedManifest
-from gateway.vision.person import BackgroundLocator, Box, PersonLocator
+from gateway.vision.fall_state import FallState
+from gateway.vision.person import BackgroundLocator, Box, PersonDetection, PersonLocator
+from gateway.vision.pose import PoseEstimator, pose_region
+from gateway.vision.pose_features import BlobBox, Pose, PoseHistory
 from gateway.vision.regions import Regions
-from gateway.vision.silhouette import FeatureHistory, Silhouette, silhouette
 from gateway.vision.tracking import Track, Tracker, TrackerSettings
 
 FALL_DETECTED: Final = "fall.detected"
@@ -41,6 +50,9 @@ FALL_RECOVERED: Final = "fall.recovered"
 MODEL_NAME: Final = "fall"
 MODEL_FILE: Final = "fall/fall_model.onnx"
 ADOPT_WITHIN_S: Final = 1.0  # a track this young, starting where a vanished fallen person lay, is them
+
+RECENT_POSE_S: Final = 0.3  # a pose this fresh steers the next crop; an older one may have moved away
+MOVING_S: Final = 1.0  # a track that moved this recently is posed every frame
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -93,16 +105,10 @@ class FallSettings:
     """Model probability that counts as "a fall just ended" (the card shows the trade-off)."""
     detect_windows: int = 2
     """Consecutive frames above threshold: one noisy window never alarms (costs 0.1 s at 10 fps)."""
-    low_ratio: float = 0.6
-    """Down: shorter than this fraction of the standing height..."""
-    lying_ratio: float = 1.0
-    """...or a box at least as wide as tall (height/width at most this)."""
     confirm_s: float = 10.0
     """Still down this long after the fall: fall.confirmed (the issue's default)."""
     recover_s: float = 2.0
     """Upright this long: fall.recovered (a stumble back to the knees is not recovery)."""
-    upright_ratio: float = 0.8
-    """Upright: at least this fraction of the standing height and taller than wide."""
     min_history_s: float = 1.0
     """A track is scored only after this much history: a person walking in is not a fall."""
     keep_still_s: float = 60.0
@@ -112,89 +118,10 @@ class FallSettings:
     hold_down_s: float = 900.0
     """A fallen person who vanishes (motionless long enough to join the background, or hidden) is
     remembered this long, so their getting up still ends the fall."""
+    still_pose_s: float = 0.5
+    """A person who has not moved for a second gets a new pose this often, not every frame: sitting
+    or standing still needs no 10 Hz pose, and a fall starts with movement."""
     tracker: TrackerSettings = field(default_factory=TrackerSettings)
-
-
-class FallState:
-    """One person's fall state machine, shared by the camera path and the UR Fall evaluation.
-
-    ``step`` takes the person's latest silhouette and model probability and returns the transition
-    it completes: "detected", "confirmed", "recovered" or None.
-    """
-
-    def __init__(self, settings: FallSettings) -> None:
-        self.settings = settings
-        self.down_since: float | None = None  # detection time, while a fall is in progress
-        self.fall_time = 0.0  # when the body came down (fastest descent), seconds
-        self.confidence = 0.0
-        self.confirmed = False
-        self.down_s = 0.0  # at recovery: seconds from detection until upright again
-        self._up_since: float | None = None
-        self._streak = 0
-        self._best = 0.0
-
-    @property
-    def active(self) -> bool:
-        """A fall has been detected and the person has not got up since."""
-        return self.down_since is not None
-
-    def is_down(self, s: Silhouette) -> bool:
-        """Low or lying."""
-        return s.height_ratio <= self.settings.low_ratio or s.height_width <= self.settings.lying_ratio
-
-    def is_upright(self, s: Silhouette) -> bool:
-        """Standing (or walking) again."""
-        return s.height_ratio >= self.settings.upright_ratio and s.height_width > 1.0
-
-    def step(self, now: float, history: FeatureHistory, probability: float | None) -> str | None:
-        """Advance to ``now`` with the person's history (latest silhouette last); the transition."""
-        current = history.latest
-        if current is None:
-            return self.tick(now)
-        if self.down_since is not None:
-            return self._while_down(now, current)
-        if probability is None or probability < self.settings.threshold:
-            self._streak, self._best = 0, 0.0
-            return None
-        self._streak += 1
-        self._best = max(self._best, probability)
-        if self._streak < self.settings.detect_windows or not self.is_down(current):
-            return None
-        self.down_since, self.fall_time = now, fall_time(history, now)
-        self.confidence, self.confirmed, self._up_since = round(self._best, 3), False, None
-        self._streak, self._best = 0, 0.0
-        return "detected"
-
-    def tick(self, now: float) -> str | None:
-        """Advance time without seeing the person (hidden, or still long enough to be background)."""
-        return self._maybe_confirm(now) if self.down_since is not None else None
-
-    def _while_down(self, now: float, current: Silhouette) -> str | None:
-        assert self.down_since is not None
-        if not self.is_upright(current):
-            self._up_since = None
-            return self._maybe_confirm(now)
-        self._up_since = now if self._up_since is None else self._up_since
-        if now - self._up_since < self.settings.recover_s:
-            return self._maybe_confirm(now)
-        self.down_s = round(self._up_since - self.down_since, 1)
-        self.down_since = None
-        return "recovered"
-
-    def _maybe_confirm(self, now: float) -> str | None:
-        assert self.down_since is not None
-        if self.confirmed or now - self.down_since < self.settings.confirm_s:
-            return None
-        self.confirmed = True
-        return "confirmed"
-
-
-def fall_time(history: FeatureHistory, now: float) -> float:
-    """When the body came down: the fastest descent among the remembered samples (else ``now``)."""
-    samples = history.samples()
-    if not samples:
-        return now
-    return min(samples, key=lambda item: item[1].vertical_speed)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,23 +130,26 @@ class Observation:
 
     track: int
     box: Box
-    silhouette: Silhouette | None  # None while the track coasts without a detection
+    pose: Pose | None  # None while the track coasts, or when no pose ran this frame
     probability: float | None  # None until the track has min_history_s of history
 
 
 @dataclass
 class _Person:
     state: FallState
-    history: FeatureHistory = field(default_factory=FeatureHistory)
+    history: PoseHistory
     fall_id: str = ""
     zone: str | None = None
     box: Box | None = None  # where the person was when the fall was detected; never published
+    pose: Pose | None = None  # the latest pose (steers the next crop)
+    pose_at: float = float("-inf")
+    is_person: bool = False  # a confident pose has been seen: not a ghost
 
 
 class FallDetector:
     """Fall events for one camera (a FrameDetector): ``on_frame(frame) -> list[Event]``."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - camera, settings, zones and model, plus the two perception parts
         self,
         camera: str,
         settings: FallSettings,
@@ -227,16 +157,19 @@ class FallDetector:
         model: FallModel | Slot[FallModel],
         *,
         locator: PersonLocator | None = None,
+        pose: PoseEstimator | None = None,
     ) -> None:
         self.camera = camera
         self.settings = settings
         self._zones = zones
         self._model = model
         self._locator = locator or BackgroundLocator()
+        self._pose = pose
         self._tracker = Tracker(settings.tracker)
         self._people: dict[int, _Person] = {}
         self._orphans: list[_Person] = []  # falls whose person is no longer tracked
         self._last: float | None = None
+        self.pose_runs = 0  # pose model inferences so far (the motion gate's effect, for benchmarks)
         self.observations: list[Observation] = []  # the last frame's tracks, for tools
 
     def on_frame(self, frame: Frame) -> list[Event]:
@@ -252,19 +185,12 @@ class FallDetector:
             person = self._people.pop(gone.id, None)
             if person is not None and person.state.active:
                 self._orphans.append(person)
-        scores = self._observe(tracks, now)
-        self.observations = [
-            Observation(
-                t.id,
-                t.box,
-                self._people[t.id].history.latest if t.detection is not None else None,
-                scores.get(t.id),
-            )
-            for t in tracks
-        ]
+        scores = self._observe(frame, tracks, now)
         events: list[Event] = []
         for track in tracks:
             person = self._people[track.id]
+            if not person.is_person:
+                continue
             if not person.state.active and now - track.first_seen <= ADOPT_WITHIN_S:
                 self._adopt(track, person)
             change = person.state.step(now, person.history, scores.get(track.id))
@@ -280,30 +206,65 @@ class FallDetector:
 
     def _keep(self, now: float) -> list[Box]:
         """Where the background must not learn: people who moved lately, and everyone who fell."""
-        boxes = [
-            t.box
-            for t in self._tracker.tracks
-            if now - t.moved_at <= self.settings.keep_still_s
-            or (t.id in self._people and self._people[t.id].state.active)
-        ]
+        boxes = []
+        for track in self._tracker.tracks:
+            person = self._people.get(track.id)
+            if person is None or not person.is_person:
+                continue  # a ghost or a moved object: let the background absorb it
+            if now - track.moved_at <= self.settings.keep_still_s or person.state.active:
+                boxes.append(track.box)
         return boxes + [p.box for p in self._orphans if p.box is not None]
 
-    def _observe(self, tracks: list[Track], now: float) -> dict[int, float]:
-        """Add this frame's silhouettes; model probabilities of the tracks with enough history."""
-        ids, windows = [], []
+    def _observe(self, frame: Frame, tracks: list[Track], now: float) -> dict[int, float]:
+        """Add this frame's poses; model probabilities of the people with enough history."""
+        ids, windows, seen = [], [], []
+        height = frame.image.shape[0]
         for track in tracks:
-            person = self._people.setdefault(track.id, _Person(FallState(self.settings)))
-            if track.detection is not None:
-                person.history.add(now, silhouette(track.detection, track))
+            person = self._people.setdefault(track.id, _Person(FallState(self.settings), PoseHistory(height)))
             # No detection this frame, no new decision: a person walking behind furniture or out of
             # view leaves a shrinking box that would otherwise look like going down.
-            if track.detection is not None and person.history.span_s >= self.settings.min_history_s:
+            if track.detection is None:
+                seen.append(Observation(track.id, track.box, None, None))
+                continue
+            pose = self._estimate(frame, track, track.detection, person, now)
+            blob = BlobBox(track.box.x, track.box.y, track.box.w, track.box.h)
+            person.history.add(now, pose, blob)
+            probability = None
+            if person.is_person and person.history.span_s >= self.settings.min_history_s:
                 ids.append(track.id)
                 windows.append(person.history.window(now))
-        if not windows:
-            return {}
-        probabilities = current(self._model).score(np.stack(windows).astype(np.float32))
-        return {i: float(p) for i, p in zip(ids, probabilities, strict=True)}
+            seen.append(Observation(track.id, track.box, pose, probability))
+        scores: dict[int, float] = {}
+        if windows:
+            probabilities = current(self._model).score(np.stack(windows).astype(np.float32))
+            scores = {i: float(p) for i, p in zip(ids, probabilities, strict=True)}
+        self.observations = [Observation(o.track, o.box, o.pose, scores.get(o.track)) for o in seen]
+        return scores
+
+    def _estimate(
+        self, frame: Frame, track: Track, detection: PersonDetection, person: _Person, now: float
+    ) -> Pose | None:
+        """This frame's pose of a tracked person: from the locator's keypoints, or the pose model on a
+        crop; a person still for a second is re-estimated only every ``still_pose_s`` (pose held)."""
+        if detection.keypoints is not None:
+            pose = Pose(
+                detection.keypoints[:, :2].astype(np.float32), detection.keypoints[:, 2].astype(np.float32)
+            )
+        elif self._pose is None:
+            return None
+        else:
+            moving = now - track.moved_at <= MOVING_S or person.state.active
+            if not moving and person.is_person and now - person.pose_at < self.settings.still_pose_s:
+                return person.pose
+            # Crop tracking: follow the last confident keypoints while they are fresh, else the blob.
+            recent = person.pose if now - person.pose_at <= RECENT_POSE_S else None
+            region = (pose_region(recent) if recent is not None else None) or track.box
+            pose = self._pose.estimate(frame.image, region)
+            self.pose_runs += 1
+        person.pose, person.pose_at = pose, now
+        if pose_region(pose) is not None:
+            person.is_person = True
+        return pose
 
     def _adopt(self, track: Track, person: _Person) -> None:
         """If an orphaned fall lies where this new track starts, the track is that person, seen again.

@@ -22,8 +22,9 @@ from gateway.sources.camera import CameraSource, CameraSpec
 from gateway.timescale import scale_durations
 from gateway.trust import Untrusted
 from gateway.vision.fall import FallDetector, FallModel, FallSettings
-from gateway.vision.person import BackgroundLocator
-from gateway.vision.person_model import OnnxPersonLocator, PersonModel
+from gateway.vision.person import BackgroundLocator, PersonLocator
+from gateway.vision.person_model import PersonModel
+from gateway.vision.pose import PoseEstimator, estimator
 from gateway.vision.regions import Regions
 from gateway.vision.tamper import TamperDetector, TamperSettings
 
@@ -125,8 +126,11 @@ class CameraPipeline:
                 log.exception("camera %s: emit failed (%d more failures hidden)", item.source, suppressed)
 
 
-def person_locator(camera: CameraConfig, people: Mapping[str, PersonModel]) -> OnnxPersonLocator | None:
-    """The integrator's ONNX person model for this camera, if configured (default: background)."""
+DEFAULT_POSE_MODEL = "person/movenet.json"  # the shipped MoveNet manifest in the signed models
+
+
+def _named(camera: CameraConfig, people: Mapping[str, PersonModel]) -> PersonModel | None:
+    """The person model a camera names, if any; Untrusted if the signed manifest lacks it."""
     name = camera.fall.person_model
     if name is None:
         return None
@@ -137,8 +141,27 @@ def person_locator(camera: CameraConfig, people: Mapping[str, PersonModel]) -> O
             f"camera {camera.id}: fall.person_model {name} is not in the signed models manifest "
             f"(person models listed: {listed})",
         )
-    locator: OnnxPersonLocator = people[name].locator(BackgroundLocator())
-    return locator
+    return people[name]
+
+
+def perception(
+    camera: CameraConfig, people: Mapping[str, PersonModel]
+) -> tuple[PersonLocator, PoseEstimator | None] | None:
+    """How a camera finds people and their poses, or None if it cannot have poses. By default
+    motion (background subtraction) finds people and the shipped MoveNet poses them. A named model
+    replaces what it can do: a single-pose model replaces MoveNet; a YOLO pose model finds people
+    with their keypoints; a box-only model finds people and MoveNet still poses them."""
+    named = _named(camera, people)
+    default = people.get(DEFAULT_POSE_MODEL)
+    shipped = None if default is None else estimator(default)
+    decode = None if named is None else named.manifest.output.decode
+    if named is None or decode == "movenet-singlepose":
+        pose = shipped if named is None else estimator(named)
+        return None if pose is None else (BackgroundLocator(), pose)
+    locator: PersonLocator = named.locator(BackgroundLocator())
+    if decode == "yolo-pose":
+        return locator, None
+    return None if shipped is None else (locator, shipped)
 
 
 def build_camera(
@@ -148,16 +171,20 @@ def build_camera(
     emit: Emit,
     time_scale: float = 1.0,
 ) -> CameraPipeline:
-    """One camera's isolated pipeline: tamper cues always, falls when enabled and a model is shipped."""
+    """One camera's isolated pipeline: tamper cues always, falls when enabled and models are shipped."""
     regions = camera_regions(camera)
     source = CameraSource(camera_spec(camera), regions.black_out)
     tamper = TamperDetector(camera.id, scale_durations(TamperSettings(), 1.0 / time_scale), regions)
     detectors: list[FrameDetector] = [tamper]
-    if camera.fall.enabled and fall_model is not None:
-        # Not time-scaled: simulated cameras stream in real time whatever the sensors' pace.
-        fall = FallSettings(confirm_s=camera.fall.confirm_s)
-        locator = person_locator(camera, people)
-        detectors.append(FallDetector(camera.id, fall, regions, fall_model, locator=locator))
-    elif camera.fall.enabled:
-        log.warning("camera %s: no fall model in the signed models manifest; fall detection off", camera.id)
+    if camera.fall.enabled:
+        seeing = perception(camera, people)
+        if fall_model is None or seeing is None:
+            log.warning(
+                "camera %s: no fall or pose model in the signed manifest; fall detection off", camera.id
+            )
+        else:
+            # Not time-scaled: simulated cameras stream in real time whatever the sensors' pace.
+            fall = FallSettings(confirm_s=camera.fall.confirm_s)
+            locator, pose = seeing
+            detectors.append(FallDetector(camera.id, fall, regions, fall_model, locator=locator, pose=pose))
     return CameraPipeline(source, detectors, emit)

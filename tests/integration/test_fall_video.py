@@ -4,7 +4,7 @@ Scenarios: the simulator's hand-made `fall_forward` scene (someone trips on the 
 and `adl_lie_bed` (someone lies down on a bed on purpose) are rendered at 320 x 240, 10 fps into
 MJPG .avi files with their ground truth beside them (sim.video.output). Each file is played by the
 gateway's CameraSource in evaluation mode (realtime false) into a FallDetector with the committed,
-manifest-checked ONNX fall model: person localisation, tracking, silhouettes, model, state machine.
+signed ONNX fall and MoveNet pose models: motion, tracking, pose crops, keypoint model, state machine.
 The fall gives fall.detected within a second and a half of the ground-truth impact; lying down on
 the bed gives no event at all.
 """
@@ -20,8 +20,9 @@ import pytest
 
 from gateway.messages import Event, Frame, SourceStatus
 from gateway.sources.camera import CameraSource, CameraSpec
-from gateway.vision.fall import FALL_DETECTED, FallDetector, FallSettings, load_file
+from gateway.vision.fall import FALL_DETECTED, FallSettings
 from gateway.vision.regions import Regions
+from models.fall import camera_eval
 from sim.video.loader import load_scene, scene_path
 from sim.video.output import render_to_file
 
@@ -39,15 +40,15 @@ def rendered(name: str, tmp_path: Path) -> tuple[Path, dict[str, object]]:
 
 def play(video: Path) -> list[tuple[float, Event]]:
     """Events of a FallDetector fed by CameraSource from ``video``, with seconds from the first frame."""
-    model = load_file(MODELS / "fall" / "fall_model.onnx", MODELS / "MANIFEST.sha256")
-    detector = FallDetector(video.stem, FallSettings(), Regions(), model)
+    detector = camera_eval.detector(video.stem, FallSettings(), Regions())
     out: list[tuple[float, Event]] = []
     start: list[Frame] = []
     lock = threading.Lock()
 
     def on_frame(frame: Frame) -> None:
         with lock:
-            start.append(frame) if not start else None
+            if not start:
+                start.append(frame)
             out.extend(((e.time - start[0].time).total_seconds(), e) for e in detector.on_frame(frame))
 
     statuses: list[SourceStatus] = []

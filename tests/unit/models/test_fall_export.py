@@ -1,6 +1,6 @@
 """The fall model's export: every candidate family becomes the gateway's ONNX contract and quantises.
 
-Tiny synthetic windows (seeded), so this pins the conversion (input "windows" [N, 180], output
+Tiny synthetic windows (seeded), so this pins the conversion (input "windows" [N, WINDOW_STEPS x FEATURES], output
 "fall_probability" [N, 1] = p ** gamma), not the trained model. The INT8 file must score what the
 float one does: within INT8_TOLERANCE on every window, and on the same side of the threshold. Only
 weight matrices are quantised (MatMul/Gemm: the MLP); a linear or tree model has none, so its INT8
@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 import pytest
 
+from gateway.vision.pose_features import FEATURES, WINDOW_STEPS
 from models.fall.scoring import onnx_scorer
 from models.fall.train import (
     Dataset,
@@ -26,6 +27,8 @@ from models.fall.train import (
     sklearn_scorer,
 )
 
+WIDTH = WINDOW_STEPS * len(FEATURES)  # the model's input width
+
 THRESHOLD = 0.8
 INT8_TOLERANCE = 0.02
 """Largest |INT8 - float| fall probability accepted on any window. Measured on these windows: 0.008
@@ -35,7 +38,7 @@ MODELS = Path(__file__).resolve().parents[3] / "models" / "fall"
 
 def _data() -> Dataset:
     rng = np.random.default_rng(5)
-    x = rng.normal(size=(600, 180)).astype(np.float32)
+    x = rng.normal(size=(600, WIDTH)).astype(np.float32)
     y = (x[:, 5] - x[:, 179] > 0.5).astype(np.int64)
     return Dataset(x, y, np.ones(len(y)))
 
@@ -76,7 +79,7 @@ def test_quantising_the_mlp_changes_its_scores_but_within_tolerance(tmp_path: Pa
 
 
 def test_committed_int8_model_scores_what_the_float_model_does() -> None:
-    windows = np.random.default_rng(11).normal(size=(2000, 180)).astype(np.float32)
+    windows = np.random.default_rng(11).normal(size=(2000, WIDTH)).astype(np.float32)
     float_scores = onnx_scorer(MODELS / "fall_model.onnx")(windows)
     int8_scores = onnx_scorer(MODELS / "fall_model.int8.onnx")(windows)
     assert_int8_agrees(float_scores, int8_scores)

@@ -1,16 +1,20 @@
 """The fall detector turns frames into fall.detected -> fall.confirmed -> fall.recovered, and nothing else.
 
 Scenarios on synthetic 160 x 120 frames at 10 fps (a body drawn as an ellipse that pivots about the
-feet, on a floor and wall with sensor noise), run through the real background subtraction,
-tracking and silhouette features. The fall model is a fake with behaviour, not a mock: it reads the
-window the detector hands it and says "fall" when the centroid dropped faster than 0.8 standing
-heights per second and the person ends low and near the floor, so these tests pin the detector's
-state machine and payloads, not the trained model (tests/integration/test_fall_video.py runs that).
+feet, on a floor and wall with sensor noise), run through the real background subtraction (the
+motion gate), tracking, crop choice, keypoint features and state machine. Two fakes with behaviour,
+not mocks: the pose estimator knows where the drawn body is and answers for the crop it is given
+(keypoints along the body's axis; nothing when the crop misses the body; scores collapsing when the
+body lies flat, as MoveNet's do on a real floor), and the fall model says "fall" when the hips came
+down faster than 0.8 standing heights per second. So these tests pin the detector's flow and
+payloads, not the trained models (tests/integration/test_fall_video.py runs those).
 
 1. Walk, fall, lie 15 s, get up: detected just after the fall, confirmed 10 s later, recovered.
 2. Lie down on a bed slowly, on purpose: no event at all.
 3. A fall with recovery before confirm_s: detected, then recovered, never confirmed.
 4. Payloads carry camera, zone, confidence, time of fall, fall id and model; no image data.
+5. Someone standing in view when the camera starts walks off and falls next to that spot: found.
+6. An empty room runs no pose inference at all.
 """
 
 from __future__ import annotations
@@ -26,36 +30,61 @@ import pytest
 
 from gateway.messages import Event, Frame, ModelRef, dump_json, event_to_json
 from gateway.vision.fall import FALL_CONFIRMED, FALL_DETECTED, FALL_RECOVERED, FallDetector, FallSettings
+from gateway.vision.person import Box
+from gateway.vision.pose import crop_window
+from gateway.vision.pose_features import FEATURES, WINDOW_STEPS, Pose
 from gateway.vision.regions import Regions
-from gateway.vision.silhouette import FEATURES, WINDOW_STEPS
 
 W, H, FPS = 160, 120, 10.0
 START = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
 FLOOR_Y = 100.0
 BED = (90, 78, 150, 88)  # x0, y0, x1, y1: a bed whose top is 22 px above the floor line
-SPEED, HEIGHT, LAST = (
-    FEATURES.index("vertical_speed"),
-    FEATURES.index("height_ratio"),
-    FEATURES.index("centroid_height"),
-)
+SPEED = FEATURES.index("hip_speed")
+BODY_PX = 60.0  # the drawn body's length
+# Fractions of stature along the body axis from the feet (anthropometric): ankle, knee, hip, shoulder, nose.
+JOINTS = {15: 0.03, 16: 0.03, 13: 0.28, 14: 0.28, 11: 0.53, 12: 0.53, 5: 0.82, 6: 0.82, 0: 0.93}
 
 
 class RuleModel:
-    """A fake fall model: a fast drop of the centroid ending low and near the floor."""
+    """A fake fall model: the hips came down fast within the last two seconds."""
 
     ref = ModelRef("fall", "fake00000000")
 
     def score(self, windows: np.ndarray) -> np.ndarray:
         rows = windows.reshape(len(windows), WINDOW_STEPS, len(FEATURES))
-        fast = rows[:, -20:, SPEED].min(axis=1) < -0.8
-        low = (rows[:, -1, HEIGHT] < 0.6) & (rows[:, -1, LAST] < 0.25)
-        return (fast & low).astype(np.float32) * 0.9
+        return (rows[:, -20:, SPEED].min(axis=1) < -0.8).astype(np.float32) * 0.9
 
 
-Pose = tuple[float, float, float]  # x of the feet, y of the feet, tilt from upright in degrees
+Body = tuple[float, float, float]  # x of the feet, y of the feet, tilt from upright in degrees
 
 
-def draw(pose: Pose, rng: np.random.Generator, bed: bool) -> np.ndarray:
+class SeesTheBody:
+    """A fake pose estimator: keypoints of the drawn body if the crop holds it (else nothing seen)."""
+
+    def __init__(self) -> None:
+        self.body: Body | None = None
+        self.runs = 0
+
+    def estimate(self, image: np.ndarray, region: Box) -> Pose:
+        self.runs += 1
+        xy, score = np.zeros((17, 2), np.float32), np.zeros(17, np.float32)
+        if self.body is None:
+            return Pose(xy, score)
+        x, y, tilt = self.body
+        a = math.radians(tilt)
+        window = crop_window(region, image.shape[0])
+        mid = (x + math.sin(a) * BODY_PX / 2, y - math.cos(a) * BODY_PX / 2)
+        if not (
+            window.x0 <= mid[0] <= window.x0 + window.side and window.y0 <= mid[1] <= window.y0 + window.side
+        ):
+            return Pose(xy, score)
+        for joint, up in JOINTS.items():
+            xy[joint] = (x + math.sin(a) * up * BODY_PX, y - math.cos(a) * up * BODY_PX)
+            score[joint] = 0.9 if abs(tilt) < 80 else 0.1  # flat on the floor: lost, as MoveNet loses people
+        return Pose(xy, score)
+
+
+def draw(pose: Body, rng: np.random.Generator, bed: bool) -> np.ndarray:
     img = np.full((H, W, 3), (90, 110, 130), np.uint8)
     img[:50] = (185, 190, 200)
     if bed:
@@ -69,13 +98,13 @@ def draw(pose: Pose, rng: np.random.Generator, bed: bool) -> np.ndarray:
     return np.clip(img + rng.normal(0, 2.0, img.shape), 0, 255).astype(np.uint8)
 
 
-Script = Callable[[float], Pose]
+Script = Callable[[float], Body]
 
 
 def fall_script(down_s: float) -> Script:
     """Walk right for 4 s, fall in 0.7 s (accelerating), lie ``down_s``, get up in 2 s, stand."""
 
-    def pose(t: float) -> Pose:
+    def pose(t: float) -> Body:
         if t < 4.0:
             return 20 + 8 * t, FLOOR_Y, 0.0
         if t < 4.7:
@@ -87,7 +116,7 @@ def fall_script(down_s: float) -> Script:
     return pose
 
 
-def bed_script(t: float) -> Pose:
+def bed_script(t: float) -> Body:
     """Walk to the bed, then lie down on it over 4 s (feet rise to the bed top as the body tilts)."""
     if t < 4.0:
         return 20 + 15 * t, FLOOR_Y, 0.0
@@ -95,20 +124,26 @@ def bed_script(t: float) -> Pose:
     return 80 + 12 * s, FLOOR_Y - 20 * s, 88 * s
 
 
-def frames(script: Script, seconds: float, bed: bool = False) -> Iterator[Frame]:
+def frames(
+    script: Script, seconds: float, eyes: SeesTheBody, bed: bool = False, empty_s: float = 2.0
+) -> Iterator[Frame]:
     rng = np.random.default_rng(7)
     for i in range(int(seconds * FPS)):
         t = i / FPS
         # The empty room first (the body drawn off-frame), so the background is learnt.
-        image = draw((-100.0, FLOOR_Y, 0.0), rng, bed) if t < 2 else draw(script(t - 2), rng, bed)
-        yield Frame("hall-cam", START + timedelta(seconds=t), image, i)
+        body = None if t < empty_s else script(t - empty_s)
+        eyes.body = body
+        yield Frame(
+            "hall-cam", START + timedelta(seconds=t), draw(body or (-100.0, FLOOR_Y, 0.0), rng, bed), i
+        )
 
 
-def run(script: Script, seconds: float, bed: bool = False) -> list[Event]:
+def run(script: Script, seconds: float, bed: bool = False, empty_s: float = 2.0) -> list[Event]:
     left, right = [(0, 0), (0.75, 0), (0.75, 1), (0, 1)], [(0.75, 0), (1, 0), (1, 1), (0.75, 1)]
     zones = Regions(zones=[("hall", left), ("window", right)])
-    detector = FallDetector("hall-cam", FallSettings(), zones, RuleModel())
-    return [event for frame in frames(script, seconds, bed) for event in detector.on_frame(frame)]
+    eyes = SeesTheBody()
+    detector = FallDetector("hall-cam", FallSettings(), zones, RuleModel(), pose=eyes)
+    return [e for frame in frames(script, seconds, eyes, bed, empty_s) for e in detector.on_frame(frame)]
 
 
 def seconds_after_start(event: Event) -> float:
@@ -161,3 +196,27 @@ def test_payloads_hold_no_image_data() -> None:
         assert len(text) < 600
         assert not any(word in text for word in ("box", "image", "pixel", "crop", "mask", "base64"))
         assert json.loads(text)["data"]["camera"] == "hall-cam"
+
+
+def test_a_fall_next_to_where_someone_stood_at_start_up_is_found() -> None:
+    def script(t: float) -> Body:  # stands at x=100 as the camera starts, steps left, falls there
+        if t < 3.0:
+            return 100.0, FLOOR_Y, 0.0
+        if t < 5.0:
+            return 100.0 - 15 * (t - 3.0), FLOOR_Y, 0.0
+        if t < 5.7:
+            return 70.0, FLOOR_Y, -88 * ((t - 5.0) / 0.7) ** 2
+        return 70.0, FLOOR_Y, -88.0
+
+    events = run(script, 20.0, empty_s=0.0)
+    assert [e.type for e in events] == [FALL_DETECTED, FALL_CONFIRMED]
+    assert 5.7 <= seconds_after_start(events[0]) <= 6.7
+
+
+def test_an_empty_room_runs_no_pose_inference() -> None:
+    eyes = SeesTheBody()
+    detector = FallDetector("hall-cam", FallSettings(), Regions(), RuleModel(), pose=eyes)
+    empty = (-100.0, FLOOR_Y, 0.0)
+    for frame in frames(lambda t: empty, 20.0, eyes, empty_s=30.0):
+        assert detector.on_frame(frame) == []
+    assert eyes.runs == detector.pose_runs == 0

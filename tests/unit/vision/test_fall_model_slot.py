@@ -1,7 +1,7 @@
 """A re-signed fall model reaches running cameras without resetting them.
 
 Scenario: a camera's fall detector holds a slot and watches the synthetic walk-fall-lie-get-up scene of
-test_fall_detector.py (real background subtraction, tracking and silhouettes). It starts on a
+test_fall_detector.py (real background subtraction, tracking and keypoint features). It starts on a
 re-trained model (a logistic regression exported by models/fall/train.py, in a sha256sum manifest of
 its own). While the person is still walking, hot reload puts the shipped float model in the slot;
 after the fall is detected, the shipped INT8 model. Every score and event is compared with runs of
@@ -35,10 +35,10 @@ from gateway.vision.fall import (
     OnnxFallModel,
     load_file,
 )
+from gateway.vision.pose_features import FEATURES, WINDOW_STEPS
 from gateway.vision.regions import Regions
-from gateway.vision.silhouette import FEATURES, WINDOW_STEPS
 from models.fall.train import Dataset, build_onnx, candidates, fit
-from tests.unit.vision.test_fall_detector import fall_script, frames
+from tests.unit.vision.test_fall_detector import SeesTheBody, fall_script, frames
 
 MODELS = Path(__file__).resolve().parents[3] / "models"
 SECONDS = 28.0
@@ -58,9 +58,10 @@ class Run:
 def watch(model: FallModel, swaps: dict[int, FallModel] | None = None) -> Run:
     """The fall scene through one detector holding a slot; ``swaps`` puts a model in it at a frame."""
     slot = Slot(model)
-    detector = FallDetector("hall-cam", FallSettings(), Regions(), slot)
+    eyes = SeesTheBody()
+    detector = FallDetector("hall-cam", FallSettings(), Regions(), slot, pose=eyes)
     run = Run([], [])
-    for i, frame in enumerate(frames(fall_script(down_s=15.0), SECONDS)):
+    for i, frame in enumerate(frames(fall_script(down_s=15.0), SECONDS, eyes)):
         if swaps and i in swaps:
             slot.current = swaps[i]
         run.events += [(i, event) for event in detector.on_frame(frame)]

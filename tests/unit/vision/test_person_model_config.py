@@ -25,10 +25,17 @@ from gateway.security.signing import ManifestSpec, generate_signing_key, sign_ma
 from gateway.trust import Trusted, Untrusted
 from gateway.vision.fall import FallDetector
 from gateway.vision.person_model import OnnxPersonLocator
+from gateway.vision.pose import CropPoseEstimator
 from tests.unit.vision.test_person_onnx_manifest import MANIFEST, tiny_yolo
 
 REPO_MODELS = Path(__file__).resolve().parents[3] / "models"
-SHIPPED = ["air_quality/pm_humidity.onnx", "flood/nowcast.onnx", "fall/fall_model.onnx"]
+SHIPPED = [
+    "air_quality/pm_humidity.onnx",
+    "flood/nowcast.onnx",
+    "fall/fall_model.onnx",
+    "pose/movenet_lightning.onnx",
+    "person/movenet.json",
+]
 
 
 def integrator_models(tmp_path: Path) -> tuple[Path, Path]:
@@ -37,7 +44,6 @@ def integrator_models(tmp_path: Path) -> tuple[Path, Path]:
     for name in SHIPPED:
         (models / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO_MODELS / name, models / name)
-    (models / "person").mkdir()
     onnx.save_model(tiny_yolo(), models / "person" / "tiny.onnx")
     (models / "person" / "tiny.json").write_text(json.dumps(MANIFEST), encoding="utf-8")
     generate_signing_key(tmp_path / "key.pem", tmp_path / "key.pub.pem")
@@ -80,6 +86,8 @@ def test_camera_uses_the_signed_person_model_it_names(tmp_path: Path) -> None:
     (fall,) = [d for d in gateway.cameras[0].detectors if isinstance(d, FallDetector)]
     assert isinstance(fall._locator, OnnxPersonLocator)
     assert fall._locator.manifest.name == "tiny-yolo"
+    assert isinstance(fall._pose, CropPoseEstimator)  # a box-only model's people are posed by MoveNet
+    assert fall._pose.manifest.name == "movenet-singlepose-lightning"
     assert "tiny-yolo" in {ref.name for ref in gateway.trusted.models.value.refs()}
 
 
