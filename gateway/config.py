@@ -264,10 +264,13 @@ def load_config(path: Path) -> GatewayConfig:
     if tls is not None:
         tls = TlsConfig(ca=path.parent / tls.ca, cert=path.parent / tls.cert, key=path.parent / tls.key)
         config = config.model_copy(update={"mqtt": config.mqtt.model_copy(update={"tls": tls})})
-    trust = config.trust
-    if not trust.public_key.is_absolute() or not trust.models_dir.is_absolute():
-        trust = TrustConfig(
-            public_key=path.parent / trust.public_key, models_dir=path.parent / trust.models_dir
-        )
-        config = config.model_copy(update={"trust": trust})
-    return config
+    # Relative key and model paths are relative to the config file (an absolute one stays as it is).
+    here, trust = path.parent, config.trust
+    trust = trust.model_copy(
+        update={
+            "public_key": here / trust.public_key,
+            "models_dir": here / trust.models_dir,
+            "operators": {name: here / key for name, key in trust.operators.items()},
+        }
+    )
+    return config.model_copy(update={"trust": trust})

@@ -10,8 +10,9 @@ gateway/vision/fall_state.py; nothing here fits, tunes or picks anything.
 (b) Held-out simulator scenes (seeds >= 10000, never seen in training): ground-truth joints through
     the measured noise model: recall, false alarms per everyday hour, lie-down-on-purpose scenes
     alarmed, delay impact -> fall.detected.
-(c) ``end_to_end`` (to be extended by the camera-path runtime): real clip fall-01-cam0.mp4 and
-    rendered held-out scenes through MoveNet. The UR Fall depth-feature CSVs are no longer scored:
+(c) ``end_to_end`` (models/fall/camera_eval.py): the real clip fall-01-cam0.mp4 through CameraSource,
+    and rendered held-out scenes, through the gateway's whole camera path (motion, tracking, MoveNet
+    crops, keypoint model, state machine). The UR Fall depth-feature CSVs are no longer scored:
     their per-frame features are Kinect depth silhouettes (height/width, occupancy, ...), which do not
     map to keypoints.
 
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from gateway.vision.fall import FallSettings
+from models.fall import camera_eval
 from models.fall.scoring import SimScore, onnx_scorer
 from models.fall.sequences import Scorer, Sequence, md4fd, play
 from models.fall.train import noise_model, simulated
@@ -44,6 +46,7 @@ BEGIN_EVAL = begin("models/fall/evaluate.py")
 EVAL_MD4FD = ("le2i_home_02.json", "ur_fall_FALL.json")  # evaluation only: never trained or tuned on
 HELD_OUT = {"fall": 100, "adl": 200}
 HELD_OUT_FROM = 10000
+CAMERA_SCENES = (40, 40)  # held-out fall and everyday scenes rendered through the whole camera path
 
 
 def chains(seqs: list[Sequence]) -> list[list[int]]:
@@ -103,9 +106,8 @@ def part_sim(scorer: Scorer, settings: FallSettings) -> dict[str, Any]:
 
 
 def end_to_end(settings: FallSettings) -> dict[str, Any]:
-    """Camera-path figures (MoveNet on real and rendered frames): to be filled in with the runtime."""
-    del settings
-    return {}
+    """Camera-path figures: the real clip and rendered held-out scenes through MoveNet (camera_eval)."""
+    return {"real_clip": camera_eval.real_clip(settings), "rendered": camera_eval.rendered(*CAMERA_SCENES)}
 
 
 def _f(v: Any, digits: int = 3) -> str:
@@ -135,6 +137,18 @@ def table(results: dict[str, Any]) -> str:
         f"| (b) held-out sim | lie-down-on-purpose scenes alarmed | {s['lie_down_scenes_alarmed']}/{s['lie_down_scenes']} |",
         f"| (b) held-out sim | delay impact → fall.detected p50 / p95 [s] | {_f(s['delay_s_p50'], 2)} / {_f(s['delay_s_p95'], 2)} |",
     ]  # fmt: skip
+    c = results["end_to_end"]
+    if c:
+        clip, r = c["real_clip"], c["rendered"]
+        rows += [
+            f"| (c) fall-01-cam0.mp4, camera path | fall.detected after the first lying frame [s] (target <= 1) | {_f(clip['delay_from_first_lying_frame_s'], 2)} |",
+            f"| (c) fall-01-cam0.mp4, camera path | events before the fall (target 0) | {clip['events_before_the_fall']} ({', '.join(clip['events'])}) |",
+            f"| (c) rendered held-out, camera path | recall (target >= 0.90) | {r['found']}/{r['falls']} = {_f(r['recall'])} |",
+            f"| (c) rendered held-out, camera path | false alarms per everyday camera-hour (target <= 0.1) | {_f(r['false_alarms_per_everyday_hour'], 2)} ({r['everyday_false_alarms']} in {r['everyday_hours']:.2f} h) |",
+            f"| (c) rendered held-out, camera path | lie-down-on-purpose scenes alarmed (target <= 5 %) | {r['lie_down_scenes_alarmed']}/{r['lie_down_scenes']} |",
+            f"| (c) rendered held-out, camera path | delay impact → fall.detected p50 / p95 [s] (target p95 < 1) | {_f(r['delay_p50_s'], 2)} / {_f(r['delay_p95_s'], 2)} |",
+            f"| (c) rendered held-out, camera path | pose inferences per analysed frame | {_f(r['pose_runs_per_analysed_frame'], 3)} |",
+        ]  # fmt: skip
     return "\n".join(rows)
 
 
