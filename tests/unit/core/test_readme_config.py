@@ -18,7 +18,7 @@ README = Path(__file__).resolve().parents[3] / "README.md"
 def readme_example() -> str:
     text = README.read_text(encoding="utf-8")
     section = text[text.index("## Config reference") :]
-    match = re.search(r"```yaml\n(.*?)```", section, re.S)
+    match = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
     assert match is not None
     return match.group(1)
 
