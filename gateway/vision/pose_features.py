@@ -82,6 +82,9 @@ BLOB_LOW: Final = 0.6  # a blob lower than this (standing heights) or wider than
 BLOB_TALL: Final = 0.8  # a blob at least this tall and taller than wide is someone standing
 DESCENT_SPEED: Final = 0.6  # standing heights/s: a descent this fast, then a lost pose, counts as down
 DESCENT_MEMORY_S: Final = 3.0  # how long a seen descent explains a pose lost afterwards
+# The top of a body that falls about its feet drops about twice as fast as its hips (the hips are at
+# ~0.53 of stature): a blob's height falling this fast is the same descent seen without a pose.
+BLOB_PER_HIP: Final = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +170,8 @@ class PoseHistory:
         self._latest_down: bool | None = None  # what the latest confident pose says
         self._latest_confident = False
         self._descent_t: float | None = None  # last fast descent (or low pose) before a loss
+        self._blobs: deque[tuple[float, float]] = deque()  # (t, blob height / stature) when a blob was seen
+        self._blob_speeds: deque[tuple[float, float]] = deque()  # (t, hip-equivalent speed from the blob)
         self._up_since: float | None = None
         self._blob: BlobBox | None = None
         self._now = 0.0
@@ -225,6 +230,7 @@ class PoseHistory:
             v[7] = math.log(blob.h / blob.w)
         v = np.clip(np.nan_to_num(v, nan=0.0), _LOW, _HIGH).astype(np.float32)
         self._last[[0, 1, 2, 4]] = v[[0, 1, 2, 4]]
+        self._blob_descent(t, float(v[6]) if blob is not None and blob.h > 0 else None)
         self._update_state(t, body is not None, v, blob)
         self._times.append(t)
         self._vectors.append(v)
@@ -233,6 +239,19 @@ class PoseHistory:
             self._vectors.popleft()
         while self._confident and t - self._confident[0][0] > KEEP_S:
             self._confident.popleft()
+        while self._blob_speeds and t - self._blob_speeds[0][0] > KEEP_S:
+            self._blob_speeds.popleft()
+
+    def _blob_descent(self, t: float, height: float | None) -> None:
+        """The blob's fall speed as a hip-equivalent speed (pose models lose people mid-fall)."""
+        if height is None:
+            return
+        self._blobs.append((t, height))
+        while self._blobs and t - self._blobs[0][0] > 3 * SPEED_SPAN_S:
+            self._blobs.popleft()
+        before = next((h for ts, h in reversed(self._blobs) if t - ts >= SPEED_SPAN_S - 1e-6), None)
+        if before is not None:
+            self._blob_speeds.append((t, (height - before) / SPEED_SPAN_S / BLOB_PER_HIP))
 
     def _speed(self, t: float, hip_height: float) -> float:
         """Change of hip height since SPEED_SPAN_S ago (zero-order hold), per second."""
@@ -251,6 +270,10 @@ class PoseHistory:
             self._latest_down = bool(v[0] >= DOWN_ANGLE or v[2] <= DOWN_SHOULDER)
             if self._latest_down or v[3] <= -DESCENT_SPEED:
                 self._descent_t = t
+        elif (
+            self._blob_speeds and self._blob_speeds[-1][0] == t and self._blob_speeds[-1][1] <= -DESCENT_SPEED
+        ):
+            self._descent_t = t  # the pose is lost, but the person-sized region came down fast
         pose_up = confident and v[0] <= UP_ANGLE and v[2] >= UP_SHOULDER
         blob_up = not confident and blob is not None and v[6] >= BLOB_TALL and v[7] > 0.2
         if pose_up or blob_up:
@@ -293,8 +316,10 @@ class PoseHistory:
         return self._up_since is not None and self._now - self._up_since >= UP_HOLD_S - 1e-6
 
     def descent_speed(self, now: float, within_s: float = DESCENT_MEMORY_S) -> float:
-        """The fastest hip descent (standing heights/s, >= 0) in the last ``within_s``."""
+        """The fastest hip descent (standing heights/s, >= 0) in the last ``within_s``, from the pose or,
+        hip-equivalent, from the blob."""
         speeds = [float(v[3]) for t, v in zip(self._times, self._vectors, strict=True) if now - t <= within_s]
+        speeds += [s for t, s in self._blob_speeds if now - t <= within_s]
         return max(0.0, -min(speeds, default=0.0))
 
     def fall_time(self, now: float) -> float:
