@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,46 @@ def test_an_unusable_outbox_file_is_one_error_naming_it(tmp_path: Path, kind: st
         path.mkdir()
     with pytest.raises(OutboxError, match=r"outbox .*outbox\.sqlite3: "):
         Outbox(path)
+
+
+def event_pub(n: int) -> Publication:
+    return Publication(f"E{n:04d}", f"t/{n}", b'{"historical":false,"n":%d}' % n)
+
+
+def test_only_a_row_sent_in_the_session_it_was_stored_in_is_live(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite3", clock=lambda: 0.0)
+    box.put([event_pub(0)])  # before any connection
+    first = box.begin_session()
+    box.put([event_pub(1)])
+    box.end_session()
+    box.put([event_pub(2)])  # while disconnected
+    second = box.begin_session()
+    box.put([event_pub(3)])
+    marks = {
+        i.publication.event_id: b'"historical":true' in i.delivered(second).payload for i in box.pending()
+    }
+    assert marks == {"E0000": True, "E0001": True, "E0002": True, "E0003": False}
+    assert b'"historical":false' in box.pending()[1].delivered(first).payload
+    box.close()
+    reopened = Outbox(tmp_path / "o.sqlite3")
+    assert reopened.begin_session() > second, "a restart's sessions are newer than any stored row's"
+    reopened.close()
+
+
+def test_rows_of_an_outbox_from_before_sessions_are_late(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, "
+            "topic TEXT NOT NULL, payload BLOB NOT NULL, created REAL NOT NULL, UNIQUE (event_id, topic))"
+        )
+        db.execute(
+            "INSERT INTO outbox (event_id, topic, payload, created) VALUES ('E1', 't', ?, 1e12)",
+            (b'{"historical":false}',),
+        )
+    db.close()
+    box = Outbox(path)
+    session = box.begin_session()
+    (item,) = box.pending()
+    assert item.delivered(session).payload == b'{"historical":true}'
+    box.close()
