@@ -141,11 +141,11 @@ class _RangeCheck:
 
     def update(self, t: float, values: Mapping[str, float]) -> tuple[bool, _Evidence]:
         """(reading in range, evidence)."""
-        bad = [
-            f"{k}={v:g} outside [{lo:g}, {hi:g}]"
-            for k, v in sorted(values.items())
-            if (r := self._s.ranges.get(k)) is not None and not (lo := r[0]) <= v <= (hi := r[1])
-        ]
+        bad = []
+        for key, value in sorted(values.items()):
+            lo, hi = self._s.ranges.get(key, (value, value))
+            if not lo <= value <= hi:
+                bad.append(f"{key}={value:g} outside [{lo:g}, {hi:g}]")
         if not bad:
             self._count = 0
             return True, _NONE
