@@ -5,6 +5,7 @@ Streams are scripted at 1 Hz from a fixed epoch; jitter is a fixed pattern, so e
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
@@ -242,3 +243,24 @@ def test_readings_at_and_beyond_every_range_edge(values: dict[str, float], repea
         out = repeats >= FaultSettings().range_min_readings
         assert ("out_of_range" in verdicts[-1].active) is out
         assert [e.data["faults"] for e in events] == ([["out_of_range"]] if out else [])
+
+
+def test_a_day_of_1hz_readings_keeps_the_fan_baseline_bounded() -> None:
+    """Clean-but-not-zero air all day (PM never below 1 ug/m3): memory must not grow with uptime."""
+    det = SensorFaultDetector("pms-1", FaultSettings())
+    tracemalloc.start()
+    try:
+        feed(det, (jittered(t, 8.0, 12.0) for t in range(3600)))
+        after_an_hour = tracemalloc.get_traced_memory()[0]
+        feed(det, (jittered(t, 8.0, 12.0) for t in range(3600, 86_400)))
+        after_a_day = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert after_a_day - after_an_hour < 100_000, f"grew {after_a_day - after_an_hour} bytes in 23 h"
+
+
+def test_the_fan_check_still_sees_a_stopped_fan_after_hours() -> None:
+    det = SensorFaultDetector("pms-1", FaultSettings())
+    feed(det, (jittered(t, 20.0, 30.0) for t in range(7200)))
+    _, events = feed(det, (reading(t, pm25=0.0, pm10=0.1 * (t % 2)) for t in range(7200, 7400)))
+    assert kinds(events) == [(FAULT_EVENT, ["fan_failure"])]
