@@ -98,20 +98,28 @@ class MqttPublisher:
         if connected:
             self._send(publication, None, retain=True)
 
-    def stop(self, final_state: Publication | None = None, timeout: float = 5.0) -> None:
-        """Publish a final state, wait (bounded) for in-flight acks, then disconnect."""
+    def stop(self, final_state: Publication | None = None, timeout: float = 1.5) -> None:
+        """Publish a final state, wait for in-flight acks, disconnect: all within `timeout` in total.
+
+        A stalled or absent link cannot delay shutdown past it; what is unacknowledged stays in
+        the outbox for the next start."""
+        deadline = time.monotonic() + timeout
         if final_state is not None and self.connected:
             info = self._client.publish(final_state.topic, final_state.payload, qos=1, retain=True)
-            info.wait_for_publish(timeout=timeout)
-        deadline = time.monotonic() + timeout
+            info.wait_for_publish(timeout=max(0.0, deadline - time.monotonic()))
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
             while self._inflight and self.connected and time.monotonic() < deadline:
                 self._cond.wait(0.05)
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(max(0.1, deadline - time.monotonic()))
         self._client.disconnect()
-        self._client.loop_stop()
+        # paho's network thread may sit in a connect attempt or a select; it is a daemon: wait for
+        # it only until the deadline (plus the 1 s paho sleeps at most between checks).
+        stopper = threading.Thread(target=self._client.loop_stop, name="mqtt-stop", daemon=True)
+        stopper.start()
+        stopper.join(max(0.0, deadline - time.monotonic()) + 1.0)
 
     # --- paho callbacks (network thread) ---
 

@@ -27,7 +27,7 @@ def _load_or_exit(path: Path) -> GatewayConfig:
         return load_config(path)
     except ConfigError as exc:
         for line in exc.errors:
-            err.print(line, markup=False, highlight=False)
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
 
 
@@ -41,7 +41,7 @@ def check_config(path: Annotated[Path, typer.Argument(help="Config file to check
         policy = load_policy(config.policy)
     except ConfigError as exc:
         for line in exc.errors:
-            err.print(line, markup=False, highlight=False)
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     typer.echo(
         f"{path}: OK ({len(config.sensors)} sensors, site {config.site}, gateway {config.gateway}, "
@@ -70,7 +70,7 @@ def run(
         raise typer.Exit(1) from exc
     except ConfigError as exc:
         for line in exc.errors:
-            err.print(line, markup=False, highlight=False)
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     try:
         config.storage.mkdir(parents=True, exist_ok=True)

@@ -167,3 +167,26 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
     while not predicate() and time.monotonic() < deadline:
         time.sleep(0.02)
     return predicate()
+
+
+def test_stop_on_a_stalled_link_is_bounded_and_keeps_the_outbox(tmp_path: Path) -> None:
+    """SIGTERM while the link is silent but not yet known dead: the final state and the in-flight
+    rows can never be acknowledged; stop gives up within its bound and the rows stay stored."""
+    broker = Mosquitto(tmp_path / "broker").start()
+    proxy = StallingProxy(broker.host, broker.port)
+    outbox, door, publisher = make_publisher(tmp_path)
+    publisher.start("127.0.0.1", proxy.port, keepalive=30)
+    try:
+        assert wait_until(lambda: publisher.connected)
+        proxy.stall()
+        store(outbox, door, 10)
+        publisher.notify()
+        assert wait_until(lambda: publisher.connected and len(outbox) == 10)
+        began = time.monotonic()
+        publisher.stop(final_state=door.gateway_status(online=False))
+        took = time.monotonic() - began
+        assert took < 2.5, f"stop took {took:.1f} s"
+        assert len(outbox) == 10
+    finally:
+        proxy.close()
+        broker.stop()
