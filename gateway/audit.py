@@ -24,7 +24,7 @@ Record kinds (``detail`` fields), one constant each below:
 - ``model.loaded`` / ``model.refused``: model ``name``, ``version``, ``sha256``; ``error`` on refusal.
 - ``config.changed`` / ``config.refused``: who (``actor``, ``command_id``), which ``keys`` changed (or the
   ``error``); never secret values.
-- ``command.received``: ``actor``, ``command_id``, ``command`` (name), ``topic``, before it is validated.
+- ``command.received``: ``topic``, ``bytes``; just before its outcome (refusals past a rate limit: only counted).
 - ``log.recovered``: written by this module only, see above.
 - ``log.gap``: written by this module only: ``lost`` records could not be written (a full disk) between
   the previous record and this one, the first of them at ``since``.
