@@ -104,9 +104,9 @@ def test_broker_killed_and_restarted_loses_nothing(tmp_path: Path) -> None:
 def test_every_late_row_is_historical_after_a_stalled_link(tmp_path: Path) -> None:
     """A silent link (found only by keepalive) then a reconnect: rows handed to paho during the
     stall are resent by the outbox, marked, never by paho unmarked; on-time rows stay live."""
+    outbox, door, publisher = make_publisher(tmp_path)
     broker = Mosquitto(tmp_path / "broker").start()
     proxy = StallingProxy(broker.host, broker.port)
-    outbox, door, publisher = make_publisher(tmp_path)
     recorder = Recorder(broker.host, broker.port, "city/v1/gemeente/#")
     publisher.start("127.0.0.1", proxy.port, keepalive=1)
     try:
@@ -137,11 +137,11 @@ def test_every_late_row_is_historical_after_a_stalled_link(tmp_path: Path) -> No
 
 def test_a_wall_clock_step_does_not_change_the_marking(tmp_path: Path) -> None:
     """Rows stored and sent in one connection are live even if the clock jumps a day either way."""
-    broker = Mosquitto(tmp_path / "broker").start()
     clock = [1_800_000_000.0]
     outbox = Outbox(tmp_path / "outbox.sqlite3", clock=lambda: clock[0])
     door = Door(TOPICS, POLICY, {})
     publisher = MqttPublisher("site-a-gw-1", outbox, will=door.gateway_status(online=False))
+    broker = Mosquitto(tmp_path / "broker").start()
     recorder = Recorder(broker.host, broker.port, "city/v1/gemeente/#")
     publisher.start(broker.host, broker.port, keepalive=10)
     try:
@@ -172,9 +172,9 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
 def test_stop_on_a_stalled_link_is_bounded_and_keeps_the_outbox(tmp_path: Path) -> None:
     """SIGTERM while the link is silent but not yet known dead: the final state and the in-flight
     rows can never be acknowledged; stop gives up within its bound and the rows stay stored."""
+    outbox, door, publisher = make_publisher(tmp_path)
     broker = Mosquitto(tmp_path / "broker").start()
     proxy = StallingProxy(broker.host, broker.port)
-    outbox, door, publisher = make_publisher(tmp_path)
     publisher.start("127.0.0.1", proxy.port, keepalive=30)
     try:
         assert wait_until(lambda: publisher.connected)
