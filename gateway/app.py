@@ -115,13 +115,11 @@ class Gateway:
         self._store(self.door.event(event))
 
     def _store(self, publications: list[Publication]) -> None:
-        """Into the durable outbox, then wake the publisher; each one is audited."""
-        if not publications:
-            return
-        self.outbox.put(publications)
+        """Into the durable outbox (none: retry what a full disk held back), wake the publisher, audit."""
+        if self.outbox.put(publications):
+            self.publisher.notify()
         audited = ("actor", "topic", "event_id", "event_type")
         self.audit.append_many(audit.PUBLICATION, [{k: getattr(p, k) for k in audited} for p in publications])
-        self.publisher.notify()
 
     def _reload_trusted(self) -> None:
         """Swap in a changed policy or models once verified; a refused one leaves the running one."""

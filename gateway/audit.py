@@ -24,8 +24,13 @@ Record kinds (``detail`` fields), one constant each below:
 - ``model.loaded`` / ``model.refused``: model ``name``, ``version``, ``sha256``; ``error`` on refusal.
 - ``config.changed`` / ``config.refused``: who (``actor``, ``command_id``), which ``keys`` changed (or the
   ``error``); never secret values.
-- ``command.received``: ``actor``, ``command_id``, ``command`` (name), ``topic``, before it is validated.
+- ``command.received``: ``topic``, ``bytes``; just before its outcome (refusals past a rate limit: only counted).
 - ``log.recovered``: written by this module only, see above.
+- ``log.gap``: written by this module only: ``lost`` records could not be written (a full disk) between
+  the previous record and this one, the first of them at ``since``.
+
+A disk that refuses an append (full, failing) does not stop the gateway: the records are counted in
+``lost``, logged once, and the next append that succeeds writes a ``log.gap`` record first.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ CONFIG_CHANGED: Final = "config.changed"
 CONFIG_REFUSED: Final = "config.refused"
 COMMAND_RECEIVED: Final = "command.received"
 LOG_RECOVERED: Final = "log.recovered"
+LOG_GAP: Final = "log.gap"
 KINDS: Final = frozenset(
     {
         PUBLICATION,
@@ -67,6 +73,7 @@ KINDS: Final = frozenset(
         CONFIG_REFUSED,
         COMMAND_RECEIVED,
         LOG_RECOVERED,
+        LOG_GAP,
     }
 )
 PUBLICATION_FIELDS: Final = frozenset({"actor", "topic", "event_id", "event_type"})
@@ -178,14 +185,24 @@ def _check_detail(kind: str, detail: Mapping[str, JsonValue]) -> None:
 class AuditLog:
     """The writer: appends chained records, fsynced, from any thread; continues an existing file."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        write: Callable[[int, bytes], int] = os.write,
+    ) -> None:
         """Open or create ``path``; a torn tail is recovered (see the module docstring).
 
         Raises AuditLogBusy if another writer holds it, AuditLogCorrupt if its newest complete record
-        does not verify.
+        does not verify. ``write`` is ``os.write`` (a seam: a disk that fails on demand).
         """
         self.path: Final = path
         self._clock = clock
+        self._os_write = write
+        self.lost = 0  # records not written because the disk refused them since the last good append
+        self._lost_since = ""
+        self._torn_seen: tuple[int, bytes] | None = None
         self._lock = threading.Lock()
         created = not path.exists()
         self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
@@ -216,20 +233,38 @@ class AuditLog:
         """The newest record's seq (0 when empty)."""
         return self._seq
 
-    def append(self, kind: str, detail: Mapping[str, JsonValue]) -> AuditRecord:
-        """Write one record and fsync it; ValueError for an unknown kind or a detail that cannot be logged."""
-        return self.append_many(kind, [detail])[0]
+    def append(self, kind: str, detail: Mapping[str, JsonValue]) -> AuditRecord | None:
+        """Write one record and fsync it; ValueError for an unknown kind or a detail that cannot be logged;
+        None if the disk refused it (counted in ``lost``)."""
+        records = self.append_many(kind, [detail])
+        return records[0] if records else None
 
     def append_many(self, kind: str, details: Sequence[Mapping[str, JsonValue]]) -> list[AuditRecord]:
-        """Write one chained record per detail with a single fsync (a batch of publications)."""
+        """Write one chained record per detail with a single fsync (a batch of publications); [] if
+        the disk refused them (OSError, never raised): they are counted in ``lost``."""
         for detail in details:
             _check_detail(kind, detail)
+        if not details:
+            return []
         with self._lock:
             if self._fd < 0:
                 raise ValueError(f"{self.path}: append to a closed audit log")
-            if self._dirty:
-                self._resume()
-            return self._write(kind, details)
+            try:
+                if self._dirty:
+                    self._resume()
+                if self.lost:
+                    self._write(LOG_GAP, [{"lost": self.lost, "since": self._lost_since}])
+                    log.warning(
+                        "audit log %s: writable again after %d records were lost", self.path, self.lost
+                    )
+                    self.lost = 0
+                return self._write(kind, details)
+            except OSError as exc:
+                if not self.lost:
+                    self._lost_since = utc_iso(self._clock())
+                    log.error("audit log %s: cannot append (%s); counting the records lost", self.path, exc)
+                self.lost += len(details)
+                return []
 
     def close(self) -> None:
         """Release the file; appending afterwards is an error."""
@@ -265,7 +300,7 @@ class AuditLog:
             seq, head = record.seq, sha256_hex(record.line)
         # Until the bytes are down and synced, a failure leaves an unknown tail: re-read it next time.
         self._dirty = True
-        _write_all(self._fd, prefix + b"".join(r.line + b"\n" for r in records))
+        _write_all(self._fd, prefix + b"".join(r.line + b"\n" for r in records), self._os_write)
         os.fsync(self._fd)
         self._dirty = False
         self._seq, self._head = seq, head
@@ -276,7 +311,7 @@ class AuditLog:
         if _is_record(tail.torn.rpartition(b"\n")[2]):
             # The whole record reached the disk, only its newline did not: complete it, nothing is lost.
             log.warning("audit log %s: newest record lacked its newline; completed", self.path)
-            _write_all(self._fd, b"\n")
+            _write_all(self._fd, b"\n", self._os_write)
             os.fsync(self._fd)
             tail = _read_tail(self._fd, self.path)
         self._seq, self._head = tail.seq, tail.head
@@ -288,13 +323,15 @@ class AuditLog:
         # The torn bytes stay; a newline ends them, and the record names their length and hash.
         prefix = b"" if tail.torn.endswith(b"\n") else b"\n"
         torn = tail.torn + prefix
-        log.warning(
-            "audit log %s: %d torn bytes after seq %d (a crash during an append?); kept in place and noted "
-            "by a log.recovered record",
-            self.path,
-            len(tail.torn),
-            tail.seq,
-        )
+        if self._torn_seen != (tail.seq, tail.torn):  # retried while the disk is full: warned once
+            self._torn_seen = (tail.seq, tail.torn)
+            log.warning(
+                "audit log %s: %d torn bytes after seq %d (a crash during an append?); kept in place and "
+                "noted by a log.recovered record",
+                self.path,
+                len(tail.torn),
+                tail.seq,
+            )
         detail: dict[str, JsonValue] = {
             "after_seq": tail.seq,
             "torn_bytes": len(torn),
@@ -312,10 +349,10 @@ def _is_record(line: bytes) -> bool:
     return True
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes, write: Callable[[int, bytes], int] = os.write) -> None:
     view = memoryview(data)
     while view:
-        written = os.write(fd, view)
+        written = write(fd, bytes(view))
         view = view[written:]
 
 

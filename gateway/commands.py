@@ -10,6 +10,10 @@ The gateway accepts it only if the operator is listed in `trust.operators`, the 
 canonical JSON of everything but `signature` verifies with that operator's key, it names this site
 and gateway, it was issued within MAX_SKEW of now, its id was never seen before (no replays), it
 changes only REMOTE_KEYS, and the resulting whole config validates. Anything else changes nothing.
+
+A flood of junk cannot flood the audit log, the outbox or the log: beyond REFUSALS_PER_MINUTE a
+refused command is only counted, and once a minute one audit record, one reply and one log line
+give the count. A full queue drops commands, counted and logged at most once a minute.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import logging
 import os
 import queue
+import time
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -43,6 +48,8 @@ log = logging.getLogger(__name__)
 MAX_COMMAND = 16 * 1024
 QUEUED_COMMANDS = 100  # more waiting than this is a flood, not configuration
 MAX_SKEW = timedelta(minutes=5)
+REFUSALS_PER_MINUTE = 20  # answered and audited one by one; more are summed up once a minute
+MINUTE = 60.0
 REMOTE_KEYS = frozenset({"air", "health_interval_s"})  # detector settings; ports and identity need a visit
 FIELDS = frozenset({"command_id", "operator", "site", "gateway", "issued", "set", "signature"})
 
@@ -197,6 +204,12 @@ class RemoteConfig:
         # An oversize command is queued as its size only: it is refused without ever being kept.
         self._queue: queue.Queue[bytes | int] = queue.Queue(maxsize=QUEUED_COMMANDS)
         self.dropped = 0
+        self.refused = 0
+        self.clock: Callable[[], float] = time.monotonic  # seconds; a seam for tests
+        self._drop_logged_at: float | None = None  # when a full queue was last logged
+        self._minute: float | None = None  # start of the current rate-limit minute
+        self._refusals = 0  # refusals in the current minute
+        self._unreported = 0  # refusals beyond the limit, not yet summed up
 
     def receive(self, payload: bytes) -> None:
         """From the network thread: queue it (an oversize one by its size only); a flood is dropped."""
@@ -204,11 +217,17 @@ class RemoteConfig:
             self._queue.put_nowait(payload if len(payload) <= MAX_COMMAND else len(payload))
         except queue.Full:
             self.dropped += 1
-            if self.dropped == 1 or self.dropped % 100 == 0:
+            now = self.clock()
+            if self._drop_logged_at is None or now - self._drop_logged_at >= MINUTE:
+                self._drop_logged_at = now
                 log.warning("remote command queue full: %d commands dropped so far", self.dropped)
 
     def handle_pending(self, now: datetime) -> None:
-        """Act on every queued command."""
+        """Act on every queued command; once a minute, sum up the refusals beyond the limit."""
+        if self._minute is None:
+            self._minute = self.clock()
+        if self.clock() - self._minute >= MINUTE:
+            self._summarise()
         while True:
             try:
                 payload = self._queue.get_nowait()
@@ -216,9 +235,17 @@ class RemoteConfig:
                 return
             self._handle(payload, now)
 
+    def _summarise(self) -> None:
+        if self._unreported:
+            error = f"{self._unreported} more commands refused in the last minute (rate limit)"
+            log.warning("remote configuration: %s", error)
+            self._audit.append(audit.CONFIG_REFUSED, {"error": error, "count": self._unreported})
+            self._answer("", "refused", error)
+        self._minute, self._refusals, self._unreported = self.clock(), 0, 0
+
     def _handle(self, payload: bytes | int, now: datetime) -> None:
         size = payload if isinstance(payload, int) else len(payload)
-        self._audit.append(audit.COMMAND_RECEIVED, {"topic": self.topic, "bytes": size})
+        received: dict[str, JsonValue] = {"topic": self.topic, "bytes": size}
         try:
             if isinstance(payload, int):
                 raise CommandRefused(f"command larger than {MAX_COMMAND} bytes")
@@ -226,10 +253,9 @@ class RemoteConfig:
             if self._path is not None:
                 write_config(self._path, change)
         except (CommandRefused, OSError) as exc:
-            log.warning("remote configuration refused: %s", exc)
-            self._audit.append(audit.CONFIG_REFUSED, {"error": str(exc)[:500]})
-            self._answer("", "refused", str(exc))
+            self._refuse(received, str(exc))
             return
+        self._audit.append(audit.COMMAND_RECEIVED, received)
         self._seen.add(change.command_id)
         self.config = change.config
         self._apply(change.config)
@@ -241,3 +267,15 @@ class RemoteConfig:
         self._audit.append(audit.CONFIG_CHANGED, detail)
         log.warning("remote configuration by %s applied: %s", change.operator, ", ".join(change.keys))
         self._answer(change.command_id, "applied", ", ".join(change.keys))
+
+    def _refuse(self, received: dict[str, JsonValue], error: str) -> None:
+        """Audit, answer and log a refusal, or past the limit only count it."""
+        self.refused += 1
+        self._refusals += 1
+        if self._refusals > REFUSALS_PER_MINUTE:
+            self._unreported += 1
+            return
+        log.warning("remote configuration refused: %s", error)
+        self._audit.append(audit.COMMAND_RECEIVED, received)
+        self._audit.append(audit.CONFIG_REFUSED, {"error": error[:500]})
+        self._answer("", "refused", error)

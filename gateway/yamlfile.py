@@ -39,6 +39,11 @@ def load_yaml_model(path: Path, model: type[M]) -> M:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(path, [f"{path}: cannot read: {exc.strerror}"]) from exc
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            path, [f"{path}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x})"]
+        ) from exc
     return parse_yaml_model(text, model, path)
 
 

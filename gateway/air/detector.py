@@ -12,7 +12,8 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from statistics import fmean
+from math import floor
+from statistics import fmean, median
 from typing import Literal
 
 from gateway.air.correction import PmCorrector
@@ -27,6 +28,7 @@ CO2_HIGH = "air.co2_high"
 CO2_NORMAL = "air.co2_normal"
 
 CO2_LEVELS: tuple[str, ...] = ("normal", "elevated", "high")
+INTERVALS_KEPT = 15  # reporting intervals in the median: a few missed or doubled readings do not move it
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,9 @@ class AirQualitySettings:
     optical-sensor noise and passing puffs while still following a smoke episode within minutes."""
     min_readings: int = 5
     """Readings in the window before any decision: enough that one noisy frame cannot set the
-    first band, few enough for an SDS011 in a 1-minute working period (5 frames per window)."""
+    first band, few enough for an SDS011 in a 1-minute working period (5 frames per window).
+    A sensor that reports too rarely to fit this many in window_s (a battery SCD41 every 10 min)
+    needs only as many as fit, at least one: its median reporting interval decides."""
     eaqi_table: Literal["2017", "2024"] = "2017"
     """Which EEA table decides bands; "2017" is the one in force 2017-2024 (see eaqi.py)."""
     band_hysteresis: float = 0.10
@@ -132,6 +136,7 @@ class AirQualityDetector:
         self._band: int | None = None
         self._fall_since: float | None = None
         self._last_t: float | None = None
+        self._intervals: deque[float] = deque(maxlen=INTERVALS_KEPT)
 
     @property
     def band(self) -> str | None:
@@ -175,6 +180,8 @@ class AirQualityDetector:
             # A clock step backwards: windows must not mix the two time bases.
             self._pm.clear()
             self._co2.clear()
+        elif self._last_t is not None and t > self._last_t:
+            self._intervals.append(t - self._last_t)
         self._last_t = t
         if verdict.purge_from is not None:
             self._purge(verdict.purge_from.timestamp())
@@ -206,6 +213,15 @@ class AirQualityDetector:
         self._pm.append(_PmSample(t, pm25, pm10, corrected, humid))
         return self._summary.add(t, {"pm25": pm25, "pm10": pm10, "co2": values.get("co2")})
 
+    @property
+    def min_readings(self) -> int:
+        """Readings a decision needs: settings.min_readings, or as many as this sensor's median
+        reporting interval fits into the window (at least one) if that is fewer."""
+        if not self._intervals:
+            return self.settings.min_readings
+        fit = floor(self.settings.window_s / median(self._intervals))
+        return min(self.settings.min_readings, max(1, fit))
+
     def _trim(self, t: float) -> None:
         start = t - self.settings.window_s
         while self._pm and self._pm[0].t <= start:
@@ -233,7 +249,7 @@ class AirQualityDetector:
         return t - self._fall_since >= self.settings.band_fall_hold_s
 
     def _decide_band(self, time: datetime, t: float) -> list[Event]:
-        if len(self._pm) < self.settings.min_readings:
+        if len(self._pm) < self.min_readings:
             return []
         pm25 = _mean([s.pm25 for s in self._pm if s.pm25 is not None])
         pm10 = _mean([s.pm10 for s in self._pm if s.pm10 is not None])
@@ -260,7 +276,7 @@ class AirQualityDetector:
         return [Event(BAND_CHANGED, self.source, data, time=time, quality=frozenset(quality), model=model)]
 
     def _decide_co2(self, time: datetime) -> list[Event]:
-        if len(self._co2) < self.settings.min_readings:
+        if len(self._co2) < self.min_readings:
             return []
         mean = fmean(v for _, v in self._co2)
         previous = self._co2_level.index

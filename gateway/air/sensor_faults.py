@@ -27,6 +27,9 @@ FAULT_EVENT = "sensor.fault"
 RECOVERED_EVENT = "sensor.recovered"
 
 PM_KEYS = ("pm1", "pm25", "pm10")
+# The fan-check baseline holds fan_baseline_s of readings; this caps it however fast a sensor
+# reports (10 Hz over the default 600 s), and however the clock jumps.
+FAN_BASELINE_MAX = 6000
 
 
 def _default_ranges() -> Mapping[str, tuple[float, float]]:
@@ -141,11 +144,11 @@ class _RangeCheck:
 
     def update(self, t: float, values: Mapping[str, float]) -> tuple[bool, _Evidence]:
         """(reading in range, evidence)."""
-        bad = [
-            f"{k}={v:g} outside [{lo:g}, {hi:g}]"
-            for k, v in sorted(values.items())
-            if (r := self._s.ranges.get(k)) is not None and not (lo := r[0]) <= v <= (hi := r[1])
-        ]
+        bad = []
+        for key, value in sorted(values.items()):
+            lo, hi = self._s.ranges.get(key, (value, value))
+            if not lo <= value <= hi:
+                bad.append(f"{key}={value:g} outside [{lo:g}, {hi:g}]")
         if not bad:
             self._count = 0
             return True, _NONE
@@ -214,12 +217,18 @@ class _FanCheck:
 
     def __init__(self, settings: FaultSettings) -> None:
         self._s = settings
-        self._baseline: deque[tuple[float, float]] = deque()
+        self._baseline: deque[tuple[float, float]] = deque(maxlen=FAN_BASELINE_MAX)
         self._collapse: tuple[float, float, float] | None = None  # start, onset, baseline
 
-    def _start_collapse(self, t: float) -> None:
+    def _trim(self, t: float) -> None:
+        """Keep only the look-back window (a step back in time starts a new one)."""
+        if self._baseline and self._baseline[-1][0] > t:
+            self._baseline.clear()
         while self._baseline and self._baseline[0][0] < t - self._s.fan_baseline_s:
             self._baseline.popleft()
+
+    def _start_collapse(self, t: float) -> None:
+        self._trim(t)
         if not self._baseline:
             return
         base = median(v for _, v in self._baseline)
@@ -235,6 +244,7 @@ class _FanCheck:
             return _NONE
         if max(pm) > self._s.fan_floor_ugm3:
             self._collapse = None
+            self._trim(t)
             self._baseline.append((t, max(pm)))
             return _NONE
         if self._collapse is None:

@@ -3,6 +3,10 @@
 paho's own queue is in memory, so only a bounded window of outbox items is ever handed to it;
 a row leaves the outbox only on its PUBACK. Retained state (gateway and source status) is
 latest-wins and re-sent after every reconnect rather than stored.
+
+The outbox is the only resend path: on every CONNACK paho's own copies of unacknowledged messages
+are dropped (it would resend them byte for byte, unmarked) and the outbox is re-scanned from the
+start, so a row stored in an earlier connection always goes out marked `historical: true`.
 """
 
 from __future__ import annotations
@@ -53,7 +57,11 @@ class MqttPublisher:
         self._inflight: dict[int, int | None] = {}  # paho mid -> outbox seq (None: retained state)
         self._early: dict[int, ReasonCode] = {}  # PUBACKs that overtook their registration
         self._last_seq = 0
-        self._connected_since: float | None = None
+        self._session: int | None = None  # the outbox session of the current connection
+        # Held while a message is handed to paho and while a new connection drops paho's copies, so a
+        # message is never handed over for one session and sent in the next. Lock order: this, then
+        # paho's message lock, then _cond (paho calls on_publish holding its lock).
+        self._send_lock = threading.Lock()
         self._state: dict[str, Publication] = {}
         self._stopping = False
         self._thread = threading.Thread(target=self._drain, name="mqtt-drain", daemon=True)
@@ -61,7 +69,7 @@ class MqttPublisher:
     @property
     def connected(self) -> bool:
         """Whether a CONNACK has been received on the current connection."""
-        return self._connected_since is not None
+        return self._session is not None
 
     def subscribe(self, topic: str, handler: Callable[[bytes], None]) -> None:
         """Deliver messages on `topic` (QoS 1) to `handler`, on paho's thread; resubscribed on reconnect."""
@@ -90,20 +98,28 @@ class MqttPublisher:
         if connected:
             self._send(publication, None, retain=True)
 
-    def stop(self, final_state: Publication | None = None, timeout: float = 5.0) -> None:
-        """Publish a final state, wait (bounded) for in-flight acks, then disconnect."""
+    def stop(self, final_state: Publication | None = None, timeout: float = 1.5) -> None:
+        """Publish a final state, wait for in-flight acks, disconnect: all within `timeout` in total.
+
+        A stalled or absent link cannot delay shutdown past it; what is unacknowledged stays in
+        the outbox for the next start."""
+        deadline = time.monotonic() + timeout
         if final_state is not None and self.connected:
             info = self._client.publish(final_state.topic, final_state.payload, qos=1, retain=True)
-            info.wait_for_publish(timeout=timeout)
-        deadline = time.monotonic() + timeout
+            info.wait_for_publish(timeout=max(0.0, deadline - time.monotonic()))
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
             while self._inflight and self.connected and time.monotonic() < deadline:
                 self._cond.wait(0.05)
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(max(0.1, deadline - time.monotonic()))
         self._client.disconnect()
-        self._client.loop_stop()
+        # paho's network thread may sit in a connect attempt or a select; it is a daemon: wait for
+        # it only until the deadline (plus the 1 s paho sleeps at most between checks).
+        stopper = threading.Thread(target=self._client.loop_stop, name="mqtt-stop", daemon=True)
+        stopper.start()
+        stopper.join(max(0.0, deadline - time.monotonic()) + 1.0)
 
     # --- paho callbacks (network thread) ---
 
@@ -119,11 +135,15 @@ class MqttPublisher:
                 log.warning("broker refused the connection for now: %s", reason)
             return
         log.info("connected to the broker")
-        with self._cond:
-            self._connected_since = time.time()
-            self._last_seq = 0  # re-scan: anything not in flight is (re)sent
-            states = list(self._state.values())
-            self._cond.notify_all()
+        with self._send_lock:
+            client.drop_out_messages()  # the outbox resends them, marked (paho calls this before its resend)
+            with self._cond:
+                self._session = self.outbox.begin_session()
+                self._inflight.clear()
+                self._early.clear()
+                self._last_seq = 0  # re-scan: every row not yet acknowledged is sent again
+                states = list(self._state.values())
+                self._cond.notify_all()
         for state in states:
             self._send(state, None, retain=True)
         if self._subscriptions:
@@ -138,8 +158,9 @@ class MqttPublisher:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Properties | None
     ) -> None:
         with self._cond:
-            was_connected = self._connected_since is not None
-            self._connected_since = None
+            was_connected = self._session is not None
+            self._session = None
+            self.outbox.end_session()
             self._cond.notify_all()
         if was_connected and not self._stopping:
             log.warning("lost the broker (%s); events are kept in the outbox", reason)
@@ -166,42 +187,51 @@ class MqttPublisher:
         self.outbox.ack(seq)
         self.acked += 1
 
-    def _send(self, publication: Publication, seq: int | None, retain: bool = False) -> None:
-        """Hand one message to paho, then register its mid (never under our lock: paho calls
-        on_publish while holding its own message lock, so holding ours here could deadlock)."""
-        info = self._client.publish(publication.topic, publication.payload, qos=1, retain=retain)
-        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            log.warning("could not hand %s to the client: %s", publication.topic, mqtt.error_string(info.rc))
-            return
-        with self._cond:
-            early = self._early.pop(info.mid, None)
-            if early is None:
-                self._inflight[info.mid] = seq
+    def _send(
+        self, publication: Publication, seq: int | None, retain: bool = False, session: int | None = None
+    ) -> None:
+        """Hand one message to paho, then register its mid (never under _cond: paho calls
+        on_publish while holding its own message lock, so holding ours here could deadlock).
+        An outbox row (`seq`) marked for `session` is skipped if that connection is gone."""
+        with self._send_lock:
+            if seq is not None and session != self._session:
+                return  # marked for another connection; the re-scan of the current one sends it
+            info = self._client.publish(publication.topic, publication.payload, qos=1, retain=retain)
+            if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                log.warning(
+                    "could not hand %s to the client: %s", publication.topic, mqtt.error_string(info.rc)
+                )
+                return
+            with self._cond:
+                early = self._early.pop(info.mid, None)
+                if early is None:
+                    self._inflight[info.mid] = seq
         if early is not None:
             self._settle(seq, early)
 
     # --- drain thread ---
 
-    def _next_batch(self) -> list[tuple[Publication, int]] | None:
-        """Wait until rows can be sent; None when stopping.
+    def _next_batch(self) -> tuple[int, list[tuple[Publication, int]]] | None:
+        """Wait until rows can be sent: (session, rows); None when stopping.
 
-        A row stored before the current connection came up is a late delivery: it is marked
-        as a replay (same id, `historical: true`).
+        A row stored in another connection than this one (or while disconnected) is a late
+        delivery: it is marked as a replay (same id, `historical: true`).
         """
         with self._cond:
             while not self._stopping:
                 room = self.window - len(self._inflight)
-                if self.connected and room > 0:
+                session = self._session
+                if session is not None and room > 0:
                     in_flight = {s for s in self._inflight.values() if s is not None}
                     items = [i for i in self.outbox.pending(self._last_seq, room) if i.seq not in in_flight]
                     if items:
                         self._last_seq = items[-1].seq
-                        since = self._connected_since or 0.0
-                        return [(i.delivered(since), i.seq) for i in items]
+                        return session, [(i.delivered(session), i.seq) for i in items]
                 self._cond.wait(0.5)
         return None
 
     def _drain(self) -> None:
         while (batch := self._next_batch()) is not None:
-            for publication, seq in batch:
-                self._send(publication, seq)
+            session, rows = batch
+            for publication, seq in rows:
+                self._send(publication, seq, session=session)

@@ -27,7 +27,7 @@ def _load_or_exit(path: Path) -> GatewayConfig:
         return load_config(path)
     except ConfigError as exc:
         for line in exc.errors:
-            err.print(line, markup=False, highlight=False)
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
 
 
@@ -41,7 +41,7 @@ def check_config(path: Annotated[Path, typer.Argument(help="Config file to check
         policy = load_policy(config.policy)
     except ConfigError as exc:
         for line in exc.errors:
-            err.print(line, markup=False, highlight=False)
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     typer.echo(
         f"{path}: OK ({len(config.sensors)} sensors, site {config.site}, gateway {config.gateway}, "
@@ -60,34 +60,39 @@ def run(
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # a camera's failed reopen is logged once by us
     from gateway.app import BrokerRejected, Gateway
     from gateway.audit import AuditLog, AuditLogError
+    from gateway.outbox import OutboxError
     from gateway.trust import Trusted, Untrusted
 
     try:
         trusted = Trusted.load(config.trust.public_key, config.policy, config.trust.models_dir)
     except Untrusted as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     except ConfigError as exc:
         for line in exc.errors:
-            err.print(line, markup=False, highlight=False)
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     try:
         config.storage.mkdir(parents=True, exist_ok=True)
         audit_log = AuditLog(config.storage / "audit.jsonl")
     except (AuditLogError, OSError) as exc:
-        err.print(f"error: cannot open the audit log: {exc}", markup=False)
+        err.print(f"error: cannot open the audit log: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     with stop_on_signals() as stop:
         try:
             gateway = Gateway(config, trusted, audit_log, config_path)
-        except Untrusted as exc:  # e.g. a camera names a person model the signed manifest does not list
-            err.print(f"error: {exc}", markup=False)
+        except (Untrusted, OutboxError, OSError) as exc:  # e.g. a person model not signed; a bad outbox
+            audit_log.close()
+            err.print(f"error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(1) from exc
         try:
             gateway.run(stop)
         except BrokerRejected as exc:
-            err.print(f"error: {exc}", markup=False)
+            err.print(f"error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(2) from exc
+        except OSError as exc:  # the storage failing in a way the outbox and the audit log cannot ride out
+            err.print(f"error: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(1) from exc
 
 
 @app.command()

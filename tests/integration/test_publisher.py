@@ -7,6 +7,8 @@ mid-stream and nothing is lost.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from gateway.messages import Event, Publication
@@ -17,7 +19,7 @@ from gateway.privacy.projection import actor_id
 from gateway.publish.mqtt import MqttPublisher
 from gateway.topics import Topics
 from sim.broker import Mosquitto, free_port
-from tests.mqtt_helpers import Recorder
+from tests.mqtt_helpers import Recorder, StallingProxy
 
 TOPICS = Topics("city", "site-a", "gw-1")
 
@@ -96,4 +98,95 @@ def test_broker_killed_and_restarted_loses_nothing(tmp_path: Path) -> None:
     finally:
         publisher.stop()
         recorder.close()
+        broker.stop()
+
+
+def test_every_late_row_is_historical_after_a_stalled_link(tmp_path: Path) -> None:
+    """A silent link (found only by keepalive) then a reconnect: rows handed to paho during the
+    stall are resent by the outbox, marked, never by paho unmarked; on-time rows stay live."""
+    outbox, door, publisher = make_publisher(tmp_path)
+    broker = Mosquitto(tmp_path / "broker").start()
+    proxy = StallingProxy(broker.host, broker.port)
+    recorder = Recorder(broker.host, broker.port, "city/v1/gemeente/#")
+    publisher.start("127.0.0.1", proxy.port, keepalive=1)
+    try:
+        assert wait_until(lambda: publisher.connected)
+        live = {actor_id("gemeente", i) for i in store(outbox, door, 5)}
+        publisher.notify()
+        recorder.wait_for(lambda m: live <= {x.json()["id"] for x in m})
+        assert wait_until(lambda: len(outbox) == 0)  # acknowledged: never sent again
+        proxy.stall()
+        late = {actor_id("gemeente", i) for i in store(outbox, door, 20, start=5)}
+        publisher.notify()  # handed to paho, into the dead link
+        assert wait_until(lambda: not publisher.connected)
+        late |= {actor_id("gemeente", i) for i in store(outbox, door, 10, start=25)}  # while disconnected
+        proxy.resume()
+        recorder.wait_for(lambda _m: len(outbox) == 0, timeout=30)
+        got = recorder.wait_for(lambda m: late <= {x.json()["id"] for x in m})
+        events = [m.json() for m in got if "/events/" in m.topic]
+        assert {e["id"] for e in events} == live | late
+        assert all(not e["historical"] for e in events if e["id"] in live)
+        unmarked = sorted(e["id"] for e in events if e["id"] in late and not e["historical"])
+        assert not unmarked, f"{len(unmarked)} late rows arrived as live"
+    finally:
+        publisher.stop()
+        recorder.close()
+        proxy.close()
+        broker.stop()
+
+
+def test_a_wall_clock_step_does_not_change_the_marking(tmp_path: Path) -> None:
+    """Rows stored and sent in one connection are live even if the clock jumps a day either way."""
+    clock = [1_800_000_000.0]
+    outbox = Outbox(tmp_path / "outbox.sqlite3", clock=lambda: clock[0])
+    door = Door(TOPICS, POLICY, {})
+    publisher = MqttPublisher("site-a-gw-1", outbox, will=door.gateway_status(online=False))
+    broker = Mosquitto(tmp_path / "broker").start()
+    recorder = Recorder(broker.host, broker.port, "city/v1/gemeente/#")
+    publisher.start(broker.host, broker.port, keepalive=10)
+    try:
+        assert wait_until(lambda: publisher.connected)
+        ids = set()
+        for step in (0.0, -86_400.0, +2 * 86_400.0):
+            clock[0] += step
+            ids |= {actor_id("gemeente", i) for i in store(outbox, door, 3, start=len(ids))}
+        publisher.notify()
+        got = recorder.wait_for(lambda m: ids <= {x.json()["id"] for x in m})
+        events = [m.json() for m in got if "/events/" in m.topic]
+        assert {e["id"] for e in events} == ids
+        assert not any(e["historical"] for e in events)
+    finally:
+        publisher.stop()
+        recorder.close()
+        broker.stop()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
+    """Poll (bounded) until predicate() holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return predicate()
+
+
+def test_stop_on_a_stalled_link_is_bounded_and_keeps_the_outbox(tmp_path: Path) -> None:
+    """SIGTERM while the link is silent but not yet known dead: the final state and the in-flight
+    rows can never be acknowledged; stop gives up within its bound and the rows stay stored."""
+    outbox, door, publisher = make_publisher(tmp_path)
+    broker = Mosquitto(tmp_path / "broker").start()
+    proxy = StallingProxy(broker.host, broker.port)
+    publisher.start("127.0.0.1", proxy.port, keepalive=30)
+    try:
+        assert wait_until(lambda: publisher.connected)
+        proxy.stall()
+        store(outbox, door, 10)
+        publisher.notify()
+        assert wait_until(lambda: publisher.connected and len(outbox) == 10)
+        began = time.monotonic()
+        publisher.stop(final_state=door.gateway_status(online=False))
+        took = time.monotonic() - began
+        assert took < 2.5, f"stop took {took:.1f} s"
+        assert len(outbox) == 10
+    finally:
+        proxy.close()
         broker.stop()

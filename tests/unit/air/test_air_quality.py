@@ -274,3 +274,27 @@ def test_reading_from_another_source_is_a_bug() -> None:
     det = AirQualityDetector("sds-1", AirQualitySettings(), None)
     with pytest.raises(ValueError, match="mhz-1"):
         det.on_reading(co2(0, 500.0))
+
+
+def scd41(minute: int, ppm: float) -> Reading:
+    """A battery SCD41 node: one reading every 10 minutes."""
+    t = T0 + timedelta(minutes=minute)
+    return Reading("scd-1", t, {"co2": ppm + minute % 7, "temperature": 19.5, "humidity": 55.0})
+
+
+def test_a_sensor_reporting_every_10_minutes_gets_co2_decisions() -> None:
+    det = AirQualityDetector("scd-1", AirQualitySettings(), None)
+    events = run(det, [scd41(m, 1300.0) for m in range(0, 60, 10)])
+    high = [e for e in events if e.type == CO2_HIGH]
+    assert [(e.data["level"], e.time) for e in high] == [("high", T0 + timedelta(minutes=10))]
+    assert det.min_readings == 1  # 300 s window / 600 s interval: only one reading ever fits
+    events = run(det, [scd41(m, 600.0) for m in range(60, 90, 10)])
+    co2_events = [(e.type, e.data["level"]) for e in events if e.type in (CO2_HIGH, CO2_NORMAL)]
+    assert co2_events == [(CO2_NORMAL, "normal")]
+
+
+def test_a_fast_sensor_still_needs_min_readings() -> None:
+    det = AirQualityDetector("mhz-1", AirQualitySettings(), None)
+    assert run(det, [co2(t, 1300.0) for t in range(4)]) == []
+    assert [e.type for e in run(det, [co2(4, 1300.0)])] == [CO2_HIGH]
+    assert det.min_readings == 5

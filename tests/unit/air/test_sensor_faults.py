@@ -5,8 +5,12 @@ Streams are scripted at 1 Hz from a fixed epoch; jitter is a fixed pattern, so e
 
 from __future__ import annotations
 
+import tracemalloc
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.air.sensor_faults import (
     FAULT_EVENT,
@@ -196,3 +200,67 @@ def test_a_new_kind_during_a_fault_is_one_more_event() -> None:
     ]
     second: Mapping[str, object] = events[1].data
     assert second["active"] == ["out_of_range", "stuck"]
+
+
+# --- Range edges: every key, at, just inside and beyond each end -----------------------------------------
+
+RANGES = FaultSettings().ranges
+EDGE_OFFSETS = (-1.0, -0.1, 0.0, 0.1, 1.0)
+
+
+def test_a_value_below_the_minimum_of_the_first_key_is_a_verdict_not_a_crash() -> None:
+    det = SensorFaultDetector("mhz-1", FaultSettings())
+    assert det.on_reading(reading(0, co2=299.0))[0].usable is False  # raised NameError ('hi')
+    assert det.on_reading(reading(1, humidity=-1.0, pm25=3.0))[0].usable is False
+    _, events = feed(det, [reading(2, co2=299.0)])
+    assert kinds(events) == [(FAULT_EVENT, ["out_of_range"])]
+    assert "co2=299 outside [300, 10000]" in str(events[0].data["detail"])
+
+
+@st.composite
+def edge_readings(draw: st.DrawFn) -> dict[str, float]:
+    """A reading whose keys sit at, inside or beyond an end of their ranges."""
+    keys = draw(st.lists(st.sampled_from(sorted(RANGES)), min_size=1, max_size=len(RANGES), unique=True))
+    values = {}
+    for key in keys:
+        lo, hi = RANGES[key]
+        edge = draw(st.sampled_from((lo, hi)))
+        values[key] = edge + draw(st.sampled_from(EDGE_OFFSETS))
+    return values
+
+
+@settings(max_examples=300, deadline=None)
+@given(edge_readings(), st.integers(min_value=1, max_value=4))
+def test_readings_at_and_beyond_every_range_edge(values: dict[str, float], repeats: int) -> None:
+    det = SensorFaultDetector("s-1", FaultSettings())
+    inside = all(RANGES[k][0] <= v <= RANGES[k][1] for k, v in values.items())
+    verdicts, events = feed(det, [reading(t, **values) for t in range(repeats)])
+    if inside:
+        assert all(v.usable for v in verdicts)
+        assert all("out_of_range" not in v.active for v in verdicts)
+    else:
+        assert not any(v.usable for v in verdicts)
+        out = repeats >= FaultSettings().range_min_readings
+        assert ("out_of_range" in verdicts[-1].active) is out
+        assert [e.data["faults"] for e in events] == ([["out_of_range"]] if out else [])
+
+
+def test_a_day_of_1hz_readings_keeps_the_fan_baseline_bounded() -> None:
+    """Clean-but-not-zero air all day (PM never below 1 ug/m3): memory must not grow with uptime."""
+    det = SensorFaultDetector("pms-1", FaultSettings())
+    tracemalloc.start()
+    try:
+        feed(det, (jittered(t, 8.0, 12.0) for t in range(3600)))
+        after_an_hour = tracemalloc.get_traced_memory()[0]
+        feed(det, (jittered(t, 8.0, 12.0) for t in range(3600, 86_400)))
+        after_a_day = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert after_a_day - after_an_hour < 100_000, f"grew {after_a_day - after_an_hour} bytes in 23 h"
+
+
+def test_the_fan_check_still_sees_a_stopped_fan_after_hours() -> None:
+    det = SensorFaultDetector("pms-1", FaultSettings())
+    feed(det, (jittered(t, 20.0, 30.0) for t in range(7200)))
+    _, events = feed(det, (reading(t, pm25=0.0, pm10=0.1 * (t % 2)) for t in range(7200, 7400)))
+    assert kinds(events) == [(FAULT_EVENT, ["fan_failure"])]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
 import tempfile
 import threading
 from pathlib import Path
@@ -16,6 +18,7 @@ from gateway.audit import (
     COMMAND_RECEIVED,
     CONFIG_CHANGED,
     GENESIS,
+    LOG_GAP,
     LOG_RECOVERED,
     POLICY_LOADED,
     PUBLICATION,
@@ -269,3 +272,48 @@ def test_any_changed_byte_is_detected_in_its_record(
         path.write_bytes(bytes(changed))
         expected_seq = original[:position].count(b"\n") + 1
         assert verify_chain(path).first_broken_seq == expected_seq
+
+
+class FillingDisk:
+    """os.write on a disk that can be made full: ENOSPC after `room` more bytes, like a real one."""
+
+    def __init__(self) -> None:
+        self.room: int | None = None  # None: unlimited
+
+    def write(self, fd: int, data: bytes) -> int:
+        if self.room is None:
+            return os.write(fd, data)
+        if self.room == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        written = os.write(fd, data[: self.room])  # a short write, then the disk is full
+        self.room -= written
+        return written
+
+
+def test_a_full_disk_loses_records_counted_never_raises_and_the_chain_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    disk = FillingDisk()
+    with AuditLog(path, write=disk.write) as log:
+        log.append(PUBLICATION, publication(1))
+        disk.room = 40  # part of the next record fits, then nothing
+        assert log.append_many(PUBLICATION, [publication(2), publication(3)]) == []
+        assert log.append(PUBLICATION, publication(4)) is None  # torn tail, disk full: still no exception
+        assert log.append(PUBLICATION, publication(5)) is None
+        assert log.lost == 4
+        disk.room = None
+        (record,) = log.append_many(PUBLICATION, [publication(6)])
+        assert log.lost == 0
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 5  # the torn bytes stay where they are
+    records = [parse_record(line) for line in lines[:1] + lines[2:]]
+    assert [r.kind for r in records] == [PUBLICATION, LOG_RECOVERED, LOG_GAP, PUBLICATION]
+    assert records[2].detail["lost"] == 4
+    assert record.detail["event_id"] == "E6"
+    report = verify_chain(path)
+    assert report.intact, report.reason
+    assert report.recovered == 1
+    assert len([r for r in caplog.records if "cannot append" in r.getMessage()]) == 1
+    assert len([r for r in caplog.records if "torn bytes" in r.getMessage()]) == 1
+    assert len([r for r in caplog.records if "writable again" in r.getMessage()]) == 1

@@ -122,3 +122,14 @@ def test_register_entry_names_purposes_and_resolutions(tmp_path: Path) -> None:
     assert all(r["purpose"] and r["legal_basis"] for r in actors.values())
     assert actors["bewoners"]["receives"][0]["aggregated"] == {"window_s": 3600.0, "min_count": 1}
     assert "never leave" in entry["processing"]["where"]
+
+
+@pytest.mark.parametrize("command", ["check-config", "run"])
+def test_a_config_that_is_not_utf8_is_one_line_naming_the_file(tmp_path: Path, command: str) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_bytes(VALID.replace("zoetermeer-centrum", "zoetermeer").encode() + b"# caf\xe9 latin-1\n")
+    args = [command, str(path)] if command == "check-config" else [command, "--config", str(path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.output.strip().splitlines() == [f"{path}:8: not UTF-8 text (byte 0xe9)"]

@@ -36,7 +36,7 @@ def test_swap_replaces_the_model_inside_the_same_slot() -> None:
 def test_a_late_event_is_marked_historical_and_a_reply_is_left_alone() -> None:
     event = Publication("e1", "t/e", dump_json({"id": "e1", "historical": False}))
     reply = Publication("r1", "t/r", dump_json({"command_id": "r1", "status": "applied"}))
-    late = OutboxItem(1, created=10.0, publication=event)
-    assert late.delivered(live_since=5.0) == event
-    assert b'"historical":true' in late.delivered(live_since=20.0).payload
-    assert replace(late, publication=reply).delivered(live_since=20.0) == reply
+    late = OutboxItem(1, session=3, publication=event)
+    assert late.delivered(session=3) == event  # sent in the connection it was stored in
+    assert b'"historical":true' in late.delivered(session=4).payload
+    assert replace(late, publication=reply).delivered(session=4) == reply
