@@ -2,7 +2,7 @@
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:/usr/sbin:$(PATH)
 
-.PHONY: run test lint models bench eval setup clean
+.PHONY: run test lint models bench eval fuzz setup clean
 
 setup:
 	@.ci/setup.sh
@@ -34,6 +34,13 @@ eval: setup
 
 bench: setup
 	$(VENV)/python -m tests.bench
+
+# Coverage-guided fuzzing (atheris) of every byte parser, the config and policy loaders and remote
+# commands, FUZZ_SECONDS per target; corpora, crashing inputs and logs in run/fuzz/. `make test` runs
+# the same targets for a few seconds each (tests/unit/test_fuzz_targets.py).
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	$(VENV)/python -m tests.fuzz --seconds $(FUZZ_SECONDS) --out run/fuzz $(ARGS)
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache .hypothesis run firmware/node_modules

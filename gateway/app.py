@@ -26,6 +26,7 @@ from gateway.privacy.projection import locations
 from gateway.publish.mqtt import BrokerRejected, MqttPublisher
 from gateway.registry import CORRECTOR, FALL, NOWCASTER, ModelSlots
 from gateway.sensors import SensorPipeline
+from gateway.sources.heartbeat import Heartbeat
 from gateway.state import StateFile
 from gateway.topics import Topics
 from gateway.trust import Trusted
@@ -64,7 +65,7 @@ class Gateway:
             lambda: [c.source.health() for c in self.cameras] + self.sensors.health(),
         )
         self.remote = RemoteConfig(config, config_path, audit_log, self.sensors.reconfigure, self._answer)
-        self.events_out = 0
+        self.events_out, self.heartbeat = 0, Heartbeat()  # the main loop's, for the service watchdog
 
     def _emit(self, event: Event) -> None:
         """From a source's thread: queue it, waiting (bounded) rather than dropping an event."""
@@ -95,6 +96,7 @@ class Gateway:
         next_trust_check = time.monotonic() + TRUST_POLL_S
         try:
             while not stop.is_set():
+                self.heartbeat.beat()
                 if self.publisher.fatal is not None:
                     raise self.publisher.fatal
                 with contextlib.suppress(queue.Empty):

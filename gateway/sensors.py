@@ -168,6 +168,10 @@ class SensorPipeline:
         for source in self.sources:
             source.stop()
 
+    def hung(self) -> list[str]:
+        """The threads of sources whose loops are late (stuck)."""
+        return [name for source in self.sources for name in source.hung()]
+
     def health(self) -> list[SourceHealth]:
         """Each source's counters."""
         return [source.health() for source in self.sources]

@@ -56,20 +56,34 @@ def parse_yaml_model(text: str, model: type[M], path: Path) -> M:
         raise ConfigError(path, [f"{path}:{line}: invalid YAML: {exc.problem}"]) from exc
     except YAMLError as exc:
         raise ConfigError(path, [f"{path}: invalid YAML: {exc}"]) from exc
+    except RecursionError as exc:  # thousands of nested brackets (tests/fuzz/crashes/config_file)
+        raise ConfigError(path, [f"{path}: invalid YAML: nested too deeply"]) from exc
     if not isinstance(document, CommentedMap):
         raise ConfigError(path, [f"{path}:1: expected a mapping of keys at the top level"])
     try:
-        return model.model_validate(_plain(document))
+        return model.model_validate(_plain(document, [MAX_NODES]))
     except ValidationError as exc:
         raise ConfigError(path, [_describe(path, document, err) for err in exc.errors()]) from exc
+    except (RecursionError, _TooLarge) as exc:
+        raise ConfigError(path, [f"{path}: too deeply nested or too large (aliases?)"]) from exc
 
 
-def _plain(node: Any) -> Any:
-    """ruamel's round-trip containers as plain dicts and lists."""
+MAX_NODES = 100_000  # far above any real config; YAML aliases can otherwise expand exponentially
+
+
+class _TooLarge(Exception):
+    """More than MAX_NODES values once aliases are expanded."""
+
+
+def _plain(node: Any, budget: list[int]) -> Any:
+    """ruamel's round-trip containers as plain dicts and lists (at most `budget[0]` values)."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooLarge
     if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
+        return {str(k): _plain(v, budget) for k, v in node.items()}
     if isinstance(node, list):
-        return [_plain(v) for v in node]
+        return [_plain(v, budget) for v in node]
     return node
 
 

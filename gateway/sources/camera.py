@@ -43,6 +43,7 @@ from gateway.sources.camera_spec import (
     capture_args,
     redact,
 )
+from gateway.sources.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ class CameraSource:
         self._analyser = threading.Thread(
             target=self._analyse_loop, name=f"camera-{spec.source}", daemon=True
         )
+        self.reader_beat, self.analysis_beat = Heartbeat(), Heartbeat()  # read by the service watchdog
         self._online: bool | None = None
         self._frames_read = self._frames_analysed = self._frames_dropped = 0
         self._read_failures = self._open_failures = self._stalls = self._reconnects = self._opens = 0
@@ -133,6 +135,8 @@ class CameraSource:
         # Each camera has threads of its own; OpenCV's worker pool for small per-frame operations
         # cost more than it saved (make bench: 0.004 -> 0.0008 CPU-s per camera-second).
         cv2.setNumThreads(1)
+        self.reader_beat.beat()
+        self.analysis_beat.beat()
         self._reader.start()
         self._analyser.start()
 
@@ -144,6 +148,11 @@ class CameraSource:
         for thread in (self._analyser, self._reader):
             if thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
+
+    def hung(self) -> list[str]:
+        """The names of this camera's threads whose loops are late (stuck)."""
+        beats = ((self._reader, self.reader_beat), (self._analyser, self.analysis_beat))
+        return [thread.name for thread, beat in beats if not beat.alive()]
 
     def wait_finished(self, timeout: float) -> bool:
         """Wait (bounded) until a file without `loop` has been played and analysed to its end."""
@@ -197,6 +206,8 @@ class CameraSource:
         cpu0 = time.thread_time()
         try:
             while not self._stop.is_set():
+                # Opening may block for its own timeout (FFmpeg) before the session beats again.
+                self.reader_beat.beat(self.spec.open_timeout_s)
                 outcome, delivered = self._open_and_read(cpu0)
                 if outcome is None:
                     return
@@ -207,8 +218,11 @@ class CameraSource:
                     return
                 if delivered:
                     backoff.reset()
-                self._stop.wait(backoff.next())
+                delay = backoff.next()
+                self.reader_beat.beat(delay)
+                self._stop.wait(delay)
         finally:
+            self.reader_beat.end()  # stopped or played out; an escaping bug is caught inside the loop
             self._reader_done.set()
             self._handoff.close()
 
@@ -248,6 +262,7 @@ class CameraSource:
         picked = 0  # evaluation: frames handed to the analysis, one per 1 / analysis_fps of file time
         index = 0
         while not self._stop.is_set():
+            self.reader_beat.beat()
             if (
                 spec.is_file
                 and spec.realtime
@@ -299,6 +314,7 @@ class CameraSource:
             if self._stop.is_set():
                 raise _Stopped
             self._last_grab = time.monotonic()
+            self.reader_beat.beat()
         self._retrieve(cap, index, when)
 
     def _retrieve(self, cap: cv2.VideoCapture, index: int, when: datetime) -> None:
@@ -316,6 +332,7 @@ class CameraSource:
         cpu0 = time.thread_time()
         next_tick = time.monotonic()
         while not self._stop.is_set():
+            self.analysis_beat.beat(max(0.0, next_tick - time.monotonic()))
             if paced and self._stop.wait(next_tick - time.monotonic()):
                 break
             item = self._handoff.take(timeout=min(0.25, self.spec.stall_timeout_s / 4))
@@ -333,6 +350,7 @@ class CameraSource:
                     log.exception("camera %s: frame lost (%d so far)", self.spec.source, self._frames_lost)
             self._analysis_cpu_s = time.thread_time() - cpu0
             next_tick = max(next_tick + period, time.monotonic())
+        self.analysis_beat.end()
         self._finished.set()
 
     def _watchdog(self) -> None:

@@ -18,6 +18,7 @@ import serial
 
 from gateway.messages import Event, Reading, SourceHealth, SourceStatus, utc_now
 from gateway.sources.backoff import Backoff
+from gateway.sources.heartbeat import Heartbeat
 from gateway.sources.protocols.base import Ack, FrameError, Sample, SensorOptions, SensorProtocol
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class SerialSource:
         self._sink = sink
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"serial-{spec.source}", daemon=True)
+        self.heartbeat = Heartbeat()  # renewed by the thread's loop; the service watchdog reads it
         self._online: bool | None = None  # None until the first verdict
         self._frames_ok = 0
         self._bad_frames = 0
@@ -89,12 +91,17 @@ class SerialSource:
 
     def start(self) -> None:
         """Start reading in the background."""
+        self.heartbeat.beat()
         self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop and close the port."""
         self._stop.set()
         self._thread.join(timeout)
+
+    def hung(self) -> list[str]:
+        """The name of this source's thread if its loop is late (stuck), else nothing."""
+        return [] if self.heartbeat.alive() else [self._thread.name]
 
     def health(self) -> SourceHealth:
         """A snapshot of the counters."""
@@ -122,13 +129,14 @@ class SerialSource:
     def _run(self) -> None:
         backoff = Backoff(RETRY_MIN_S, RETRY_MAX_S)
         while not self._stop.is_set():
+            self.heartbeat.beat()
             try:
                 port = serial.serial_for_url(
                     self.spec.port, baudrate=self.spec.protocol.baudrate, timeout=0.05, exclusive=True
                 )
             except (serial.SerialException, OSError, ValueError) as exc:
                 self._set_online(False, f"cannot open {self.spec.port}: {exc}")
-                self._stop.wait(backoff.next())
+                self._wait(backoff.next())
                 continue
             backoff.reset()
             try:
@@ -139,9 +147,14 @@ class SerialSource:
             except Exception:  # a bug must not end this source for good: log, back off, reopen
                 log.exception("source %s failed; reopening", self.spec.source)
                 self._set_online(False, "internal error")
-                self._stop.wait(RETRY_MIN_S)
+                self._wait(RETRY_MIN_S)
             finally:
                 port.close()
+        self.heartbeat.end()
+
+    def _wait(self, seconds: float) -> None:
+        self.heartbeat.beat(seconds)
+        self._stop.wait(seconds)
 
     def _session(self, port: ByteStream) -> None:
         """Read one opened port until it fails or the source is stopped."""
@@ -155,6 +168,7 @@ class SerialSource:
         next_poll = opened
         silent = False
         while not self._stop.is_set():
+            self.heartbeat.beat()
             now = time.monotonic()
             if poll is not None and now >= next_poll:
                 port.write(poll)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from gateway import service
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.stopping import stop_on_signals
 from gateway.tools.admin import add_commands
@@ -53,9 +53,12 @@ def check_config(path: Annotated[Path, typer.Argument(help="Config file to check
 def run(
     config_path: ConfigPath,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
+    log_format: Annotated[
+        service.LogFormat, typer.Option(help="text, or json: one object a line (journald)")
+    ] = service.LogFormat.text,
 ) -> None:
-    """Run a gateway until SIGINT or SIGTERM."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Run a gateway until SIGINT or SIGTERM (under systemd: READY, WATCHDOG, STOPPING; deploy/)."""
+    service.configure_logging(log_level, log_format)
     config = _load_or_exit(config_path)
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # a camera's failed reopen is logged once by us
     from gateway.app import BrokerRejected, Gateway
@@ -86,7 +89,7 @@ def run(
             err.print(f"error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(1) from exc
         try:
-            gateway.run(stop)
+            service.run(gateway, stop)
         except BrokerRejected as exc:
             err.print(f"error: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(2) from exc

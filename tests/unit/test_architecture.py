@@ -16,7 +16,7 @@ STAGES = [
     {"privacy"},
     {"outbox"},
     {"publish"},
-    {"sensors", "health", "commands", "app"},
+    {"sensors", "health", "commands", "app", "service"},
 ]
 
 
