@@ -40,8 +40,11 @@ done
 # Their own dependencies (pydantic-core, cffi, protobuf, ...) must have aarch64 wheels too: resolve the
 # whole set at once, as `pip install` on the Pi would, and list the compiled wheels it picked.
 if log=$(pi_wheels -d "$dest/all" "${deps[@]}" 2>&1); then
-  echo "ok       all $(ls "$dest/all" | wc -l) wheels with their dependencies; compiled for aarch64:"
-  ls "$dest/all" | grep aarch64 | sed 's/^/           /'
+  wheels=("$dest"/all/*.whl)
+  echo "ok       all ${#wheels[@]} wheels with their dependencies; compiled for aarch64:"
+  for wheel in "${wheels[@]}"; do
+    if [[ $wheel == *aarch64* ]]; then echo "           $(basename "$wheel")"; fi
+  done
 else
   echo "MISSING  with their dependencies: $(echo "$log" | grep -m1 -i error || echo "$log" | tail -1)"
   failed=1
