@@ -2,7 +2,7 @@
 
 The ONNX models, their signed manifest and the release key are package data of the `models` package
 (pyproject.toml's package-data). Only its empty `__init__` is imported to find them: the training code
-in its subpackages is not installed on a gateway and never imported at run time.
+in its subpackages needs the `models` extra and is never imported at run time.
 """
 
 from __future__ import annotations

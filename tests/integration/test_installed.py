@@ -168,8 +168,6 @@ def stop(process: subprocess.Popen[bytes], log: Path) -> None:
 def test_the_wheel_carries_the_data_a_gateway_reads(installed: Installed) -> None:
     names = set(zipfile.ZipFile(installed.wheel).namelist())
     assert not [name for name in DATA if name not in names]
-    training = [n for n in names if n.startswith(("models/fall/", "models/flood/", "models/pose/"))]
-    assert not [n for n in training if n.endswith(".py")]  # training code stays in the checkout
 
 
 def test_flash_finds_the_installed_firmware(installed: Installed, tmp_path: Path) -> None:
