@@ -2,7 +2,7 @@
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:/usr/sbin:$(PATH)
 
-.PHONY: run test lint models bench eval fuzz setup clean
+.PHONY: run test lint models bench eval fuzz setup clean check-pi
 
 setup:
 	@.ci/setup.sh
@@ -31,6 +31,11 @@ models:
 eval: setup
 	$(VENV)/python -m models.flood.evaluate_events
 	$(VENV)/python -m models.fall.evaluate
+
+# Raspberry Pi OS (Debian 12, aarch64, CPython 3.11): does every pinned runtime dependency, and each of
+# theirs, have a binary wheel? Not part of `make test`: it downloads ~100 MB of aarch64 wheels from PyPI.
+check-pi: setup
+	deploy/check_aarch64.sh $(VENV)/python
 
 bench: setup
 	$(VENV)/python -m tests.bench

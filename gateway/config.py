@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from gateway.shipped import models_dir
 from gateway.sources.protocols.registry import PROTOCOLS
 from gateway.yamlfile import ConfigError, Strict, load_yaml_model
 
@@ -207,14 +208,14 @@ class AirConfig(Strict):
         return value
 
 
-REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
+SHIPPED_MODELS = models_dir()  # inside the installed package (gateway/shipped.py)
 
 
 class TrustConfig(Strict):
     """What signs the models and the policy this gateway accepts."""
 
-    public_key: Path = Field(REPO_MODELS / "release.pub.pem", description="Ed25519 public key (PEM)")
-    models_dir: Path = Field(REPO_MODELS, description="Directory with MANIFEST.json and the ONNX files")
+    public_key: Path = Field(SHIPPED_MODELS / "release.pub.pem", description="Ed25519 public key (PEM)")
+    models_dir: Path = Field(SHIPPED_MODELS, description="Directory with MANIFEST.json and the ONNX files")
     operators: dict[Slug, Path] = Field(
         default_factory=dict, description="Operator name -> Ed25519 public key that signs remote commands"
     )

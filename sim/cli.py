@@ -8,12 +8,14 @@ from typing import Annotated
 import typer
 
 from gateway.stopping import stop_on_signals
+from gateway.tools.options import add_version_option
 from sim.board import board
 from sim.scenario import ScenarioError, list_scenarios, load_scenario, scenario_path
 from sim.site import SimulatedSite
 from sim.video.cli import app as video_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+add_version_option(app)
 app.command("board")(board)
 app.add_typer(video_app, name="video", help="Simulated cameras: rendered scenes as files or MJPEG over HTTP")
 

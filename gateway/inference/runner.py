@@ -19,11 +19,12 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from gateway.security.signing import ManifestError, VerifiedManifest
+from gateway.shipped import models_dir
 
 
 def default_model_dir() -> Path:
     """The shipped models/ directory: the ONNX files, their signed MANIFEST.json and MANIFEST.sha256."""
-    return Path(__file__).resolve().parents[2] / "models"
+    return models_dir()
 
 
 DEFAULT_MANIFEST: Final = default_model_dir() / "MANIFEST.sha256"

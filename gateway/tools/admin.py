@@ -76,10 +76,12 @@ def provision(
 
 def broker_acl(
     configs: Annotated[
-        list[Path], typer.Option("--config", "-c", help="Config of each gateway on the broker")
+        list[Path],
+        typer.Option("--config", "-c", metavar="FILE", help="Config of each gateway on the broker; repeat"),
     ],
     operator: Annotated[
-        list[str] | None, typer.Option(help="Operator names (certificate CN operator.<name>)")
+        list[str] | None,
+        typer.Option(metavar="NAME", help="Operator name (certificate CN operator.<name>); repeat"),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="mosquitto or emqx")] = "mosquitto",
 ) -> None:
@@ -159,8 +161,10 @@ def register_entry(config: GatewayConfig, policy: Policy, policy_version: str) -
 def register(
     config_path: Annotated[Path, typer.Option("--config", "-c", help="The gateway's config file")],
 ) -> None:
-    """Print this device's register entry as JSON: what it measures, where, which processing, which
-    derived data goes to which actor for which purpose, and retention."""
+    """Print this device's register entry as JSON (a GDPR art. 30 record of processing).
+
+    What it measures, where, which processing, which derived data goes to which actor for which
+    purpose, and retention."""
     config = _config_or_exit(config_path)
     policy, version = _policy_or_exit(config)
     typer.echo(json.dumps(register_entry(config, policy, version), indent=2, ensure_ascii=False))

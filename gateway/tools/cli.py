@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -15,9 +15,11 @@ from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.stopping import stop_on_signals
 from gateway.tools.admin import add_commands
 from gateway.tools.flash import flash
+from gateway.tools.options import add_version_option
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 err = Console(stderr=True)
+add_version_option(app)
 
 ConfigPath = Annotated[Path, typer.Option("--config", "-c", help="Gateway config file (YAML)")]
 
@@ -52,7 +54,9 @@ def check_config(path: Annotated[Path, typer.Argument(help="Config file to check
 @app.command()
 def run(
     config_path: ConfigPath,
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
+    log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR"], typer.Option(case_sensitive=False, help="Log level")
+    ] = "INFO",
     log_format: Annotated[
         service.LogFormat, typer.Option(help="text, or json: one object a line (journald)")
     ] = service.LogFormat.text,

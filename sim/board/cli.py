@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from gateway.stopping import stop_on_signals
-from sim.board.device import FIRMWARE_DIR, Board
+from gateway.tools.flash.job import FIRMWARE_DIR
+from sim.board.device import Board
 from sim.board.kinds import BOARDS
 
 

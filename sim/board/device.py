@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Self
 
+from gateway.tools.flash.job import FIRMWARE_DIR  # the firmware edge-gateway flash ships
 from sim.board.console import Console, Stdout
 from sim.board.cpu import PWRON_RESET, SOFT_RESET, Cpu, Halt, Reset, SoftReset
 from sim.board.fs import BoardFs
@@ -26,8 +27,6 @@ from sim.board.repl import SOFT_REBOOT, Repl
 from sim.board.wiring import Wiring, build_wiring, default_truth
 from sim.serial.devices import Truth
 from sim.serial.pty import VirtualPort
-
-FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
 
 
 class Board:

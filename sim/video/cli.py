@@ -53,7 +53,10 @@ def render(
 
 @app.command()
 def serve(
-    cam: Annotated[list[str], typer.Option(help="id=scene (scene as for render); repeat per camera")],
+    cam: Annotated[
+        list[str],
+        typer.Option(metavar="ID=SCENE", help="A camera id and its scene (as for render); repeat per camera"),
+    ],
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port)")] = 8080,
     time_scale: Annotated[float, typer.Option(help="Scene seconds per wall second")] = 1.0,
     rtsp: Annotated[bool, typer.Option(help="Also serve each camera over RTSP (GStreamer)")] = False,

@@ -89,7 +89,8 @@ def flash(
     sensors: Annotated[
         list[str] | None,
         typer.Option(
-            help="Wired sensors (repeat or comma-separate): pms5003, sds011, bme280, maxbotix, rain"
+            metavar="SENSOR",
+            help="Wired sensors (repeat or comma-separate): pms5003, sds011, bme280, maxbotix, rain",
         ),
     ] = None,
     firmware: Annotated[Path, typer.Option(help="Firmware source tree")] = FIRMWARE_DIR,

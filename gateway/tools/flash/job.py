@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FIRMWARE_DIR = Path(__file__).resolve().parents[3] / "firmware"
+# Package data: in a checkout a symlink to firmware/, in a wheel a copy of its sources (pyproject.toml).
+FIRMWARE_DIR = Path(__file__).resolve().with_name("firmware")
 BOARDS = {"esp32": "xtensawin", "rp2": "armv6m"}  # board -> mpy-cross -march
 NODE_ID = re.compile(r"^[a-z0-9_-]{1,32}$")  # firmware/node/config.py `_valid_id`
 MPY_MAJOR = 6  # mpy-cross 1.29 writes .mpy v6.3: MicroPython >= 1.23 loads it
