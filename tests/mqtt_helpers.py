@@ -27,6 +27,11 @@ class Received:
         return json.loads(self.payload)
 
 
+# Called with every message any Recorder receives, on paho's thread: keep it quick (append, no checks).
+# tests/e2e/conftest.py uses it to check every received message against the published contract.
+OBSERVERS: list[Callable[[Received], None]] = []
+
+
 class Recorder:
     """Subscribes to a topic filter on a real broker and records every message."""
 
@@ -49,8 +54,11 @@ class Recorder:
         assert self._subscribed.wait(10), "subscriber did not connect"
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        received = Received(msg.topic, msg.payload, bool(msg.retain))
+        for observe in OBSERVERS:
+            observe(received)
         with self._cond:
-            self.messages.append(Received(msg.topic, msg.payload, bool(msg.retain)))
+            self.messages.append(received)
             self._cond.notify_all()
 
     def wait_for(self, predicate: Callable[[list[Received]], bool], timeout: float = 20.0) -> list[Received]:

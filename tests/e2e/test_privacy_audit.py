@@ -15,7 +15,6 @@ ambulance's, the fire brigade's) are audited too, including timestamps inside th
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -23,20 +22,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from gateway.events import matching_types
 from gateway.privacy.policy import Grant, Policy, load_policy
 from gateway.privacy.projection import TIMESTAMP
 from sim.broker import Mosquitto
 from sim.video import load_scene, scene_path
 from sim.video.server import MjpegServer
+from tests.contract import validator
 from tests.e2e.harness import SiteRun
 from tests.mqtt_helpers import Received, Recorder
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "gateway" / "publish" / "schemas"
-EVENT_SCHEMA = json.loads((SCHEMAS / "event-v1.json").read_text())
-STATUS_SCHEMA = json.loads((SCHEMAS / "source-status-v1.json").read_text())
+EVENT_SCHEMA = validator("event-v1.json")  # envelope, and data by type (tests/contract.py)
+STATUS_SCHEMA = validator("source-status-v1.json")
 
 # 120x: the scenario's half hour takes 15 s and an hour-long aggregation window 30 s, so the first
 # residents' summary arrives within two windows of the start (see wait_for_aggregate).
@@ -102,7 +99,7 @@ def audit_event(message: Received, policy: Policy) -> dict[str, Any]:
     assert match, f"event outside every actor's namespace: {message.topic}"
     assert not message.retain
     body: dict[str, Any] = message.json()
-    jsonschema.validate(body, EVENT_SCHEMA)
+    EVENT_SCHEMA.validate(body)
     actor, event_type = match["actor"], match["type"]
     assert body["actor"] == actor and body["type"] == event_type
     grants = dict(policy.grants_for(event_type))
@@ -127,7 +124,7 @@ def audit_event(message: Received, policy: Policy) -> dict[str, Any]:
 
 def audit(messages: list[Received], policy: Policy) -> list[dict[str, Any]]:
     """Every message on the broker; returns the event bodies."""
-    health_keys = set(STATUS_SCHEMA["properties"])
+    health_keys = set(STATUS_SCHEMA.schema["properties"])
     bodies = []
     for message in messages:
         audit_bytes(message)
@@ -135,7 +132,7 @@ def audit(messages: list[Received], policy: Policy) -> list[dict[str, Any]]:
             assert message.payload in (b"online", b"offline")
         elif source := SOURCE_TOPIC.fullmatch(message.topic):
             body = message.json()
-            jsonschema.validate(body, STATUS_SCHEMA)
+            STATUS_SCHEMA.validate(body)
             assert set(body) <= health_keys
             assert body["source"] == source["source"] in SOURCES
         else:
