@@ -107,9 +107,10 @@ def _authorise(body: dict[str, Any], current: GatewayConfig, now: datetime, seen
         raise CommandRefused("the command is for another gateway")
     try:
         issued = datetime.fromisoformat(body["issued"])
-    except ValueError as exc:
+        skew = None if issued.tzinfo is None else abs(now - issued.astimezone(UTC))
+    except (ValueError, OverflowError) as exc:  # OverflowError: a time at the edge of datetime's range
         raise CommandRefused("issued is not an ISO 8601 time") from exc
-    if issued.tzinfo is None or abs(now - issued.astimezone(UTC)) > MAX_SKEW:
+    if skew is None or skew > MAX_SKEW:
         raise CommandRefused("the command is stale or from the future (check the clocks)")
     if body["command_id"] in seen:
         raise CommandRefused("replayed command id")

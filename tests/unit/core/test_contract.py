@@ -12,7 +12,7 @@ import re
 import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -220,8 +220,11 @@ def test_every_schema_ships_with_the_package() -> None:
     pyproject = tomllib.loads((SCHEMAS.parents[2] / "pyproject.toml").read_text(encoding="utf-8"))
     globs = pyproject["tool"]["setuptools"]["package-data"]["gateway"]
     for path in schema_files():
-        shipped = PurePosixPath(path.relative_to(SCHEMAS.parents[1]).as_posix())
-        # setuptools globs: `*` stays within one directory, so the depth must match too
-        assert any(len(shipped.parts) == len(PurePosixPath(g).parts) and shipped.match(g) for g in globs), (
-            path
-        )
+        shipped = path.relative_to(SCHEMAS.parents[1]).as_posix()
+        assert any(_setuptools_glob(g).fullmatch(shipped) for g in globs), path
+
+
+def _setuptools_glob(glob: str) -> re.Pattern[str]:
+    """setuptools' package-data glob: `*` stays within one directory, `**/` spans any number."""
+    parts = [re.escape(part).replace(r"\*", "[^/]*") for part in glob.split("**/")]
+    return re.compile("(?:.*/)?".join(parts))

@@ -19,11 +19,6 @@ from tests.fuzz.targets import TARGETS
 CRASHES = Path(__file__).resolve().parents[1] / "fuzz" / "crashes"
 EXAMPLES = 500  # per target: a few seconds each
 KNOWN: dict[str, str] = {  # "<target>/<file>" -> why it still fails (an xfail, strict)
-    "command_signed/issued-year-1": (
-        "gateway/commands.py _authorise: issued.astimezone(UTC) raises OverflowError (not CommandRefused) "
-        "for a signed command issued at the edge of datetime's range; RemoteConfig.handle_pending lets "
-        "it out of the main loop, so the gateway exits (systemd restarts it)"
-    ),
 }
 
 
