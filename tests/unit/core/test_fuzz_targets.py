@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from tests.fuzz.seeds import seeds
 from tests.fuzz.targets import TARGETS
 
-CRASHES = Path(__file__).resolve().parents[1] / "fuzz" / "crashes"
+CRASHES = Path(__file__).resolve().parents[2] / "fuzz" / "crashes"
 EXAMPLES = 500  # per target: a few seconds each
 KNOWN: dict[str, str] = {  # "<target>/<file>" -> why it still fails (an xfail, strict)
 }
