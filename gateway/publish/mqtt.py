@@ -12,6 +12,7 @@ start, so a row stored in an earlier connection always goes out marked `historic
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.messages import Publication
 from gateway.outbox import Outbox
+from gateway.publish.reach import Reachability
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class MqttPublisher:
         self._client.max_inflight_messages_set(window)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_connect_fail = self._on_connect_fail
+        self.reach = Reachability("(not started)")
         self._client.on_publish = self._on_publish
         self._client.on_message = self._on_message
         self._subscriptions: dict[str, Callable[[bytes], None]] = {}
@@ -81,6 +85,7 @@ class MqttPublisher:
 
     def start(self, host: str, port: int, keepalive: int) -> None:
         """Connect in the background; reconnects with back-off until stopped."""
+        self.reach = Reachability(f"{host}:{port}")
         self._client.connect_async(host, port, keepalive=keepalive, clean_start=True)
         self._client.loop_start()
         self._thread.start()
@@ -135,6 +140,7 @@ class MqttPublisher:
                 log.warning("broker refused the connection for now: %s", reason)
             return
         log.info("connected to the broker")
+        self.reach.connected()
         with self._send_lock:
             client.drop_out_messages()  # the outbox resends them, marked (paho calls this before its resend)
             with self._cond:
@@ -148,6 +154,10 @@ class MqttPublisher:
             self._send(state, None, retain=True)
         if self._subscriptions:
             client.subscribe([(topic, 1) for topic in self._subscriptions])
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # paho calls this inside its `except OSError` without the exception: it is the one being handled
+        self.reach.failed(sys.exc_info()[1])
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         handler = self._subscriptions.get(message.topic)

@@ -7,9 +7,12 @@ mid-stream and nothing is lost.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from gateway.messages import Event, Publication
 from gateway.outbox import Outbox
@@ -17,6 +20,7 @@ from gateway.privacy.door import Door
 from gateway.privacy.policy import Policy
 from gateway.privacy.projection import actor_id
 from gateway.publish.mqtt import MqttPublisher
+from gateway.publish.reach import reason
 from gateway.topics import Topics
 from sim.broker import Mosquitto, free_port
 from tests.mqtt_helpers import Recorder, StallingProxy
@@ -190,3 +194,30 @@ def test_stop_on_a_stalled_link_is_bounded_and_keeps_the_outbox(tmp_path: Path) 
     finally:
         proxy.close()
         broker.stop()
+
+
+def test_an_unreachable_broker_is_said_once_with_its_reason_and_its_return_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    _, _, publisher = make_publisher(tmp_path)
+    broker = None
+    with caplog.at_level(logging.WARNING, logger="gateway.publish.mqtt"):
+        publisher.start("127.0.0.1", port, keepalive=10)
+        try:
+            deadline = time.monotonic() + 20
+            while publisher.reach.failures < 2:  # paho retries after 1 s, then 2 s, ...
+                assert time.monotonic() < deadline, "paho never retried"
+                time.sleep(0.05)
+            said = [r.getMessage() for r in caplog.records if "broker" in r.getMessage()]
+            assert said == [f"cannot reach the broker 127.0.0.1:{port}: " + reason(ConnectionRefusedError())]
+            broker = Mosquitto(tmp_path / "broker", port=port).start()
+            while not publisher.connected:
+                assert time.monotonic() < deadline + 30, "never reached the broker"
+                time.sleep(0.05)
+        finally:
+            publisher.stop()
+            if broker is not None:
+                broker.stop()
+    back = [r.getMessage() for r in caplog.records if "reached the broker" in r.getMessage()]
+    assert len(back) == 1 and f"127.0.0.1:{port}" in back[0]
