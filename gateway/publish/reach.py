@@ -24,7 +24,7 @@ def reason(exc: BaseException | None) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS: the broker's certificate does not verify ({exc.verify_message})"
     if isinstance(exc, ssl.SSLError):
-        return f"TLS: {exc.reason or exc}"
+        return f"TLS: {getattr(exc, 'reason', None) or exc}"
     if isinstance(exc, socket.gaierror):
         return f"the name does not resolve ({exc.strerror})"
     words = next((text for kind, text in _WORDS if isinstance(exc, kind)), None)

@@ -15,7 +15,6 @@ from gateway.publish.reach import reason
     [
         (ConnectionRefusedError(111, "Connection refused"), "refused"),
         (TimeoutError("timed out"), "timeout"),
-        (socket.timeout("timed out"), "timeout"),
         (socket.gaierror(-2, "Name or service not known"), "the name does not resolve"),
         (ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"), "TLS:"),
         (OSError(101, "Network is unreachable"), "Network is unreachable"),
