@@ -16,18 +16,19 @@ from typing import Generic, TypeVar
 
 from gateway import audit
 from gateway.audit import AuditLog
-from gateway.inference.runner import ModelIntegrityError, default_model_dir
+from gateway.inference.runner import ModelIntegrityError
 from gateway.messages import JsonValue
 from gateway.privacy.policy import DEFAULT_POLICY, Policy
 from gateway.registry import MissingModel, ModelSet, load_model_set
 from gateway.security.signing import ManifestError, SigningKeyError, verify_manifest
+from gateway.shipped import models_dir as shipped_models
 from gateway.yamlfile import ConfigError, parse_yaml_model
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MANIFEST = "MANIFEST.json"
-DEFAULT_PUBLIC_KEY = default_model_dir() / "release.pub.pem"
+DEFAULT_PUBLIC_KEY = shipped_models() / "release.pub.pem"
 
 
 class Untrusted(Exception):
@@ -49,7 +50,7 @@ class Loaded(Generic[T]):
 
 def load_models(public_key: Path = DEFAULT_PUBLIC_KEY, models_dir: Path | None = None) -> Loaded[ModelSet]:
     """Every model from the signed models manifest, or Untrusted."""
-    manifest = (models_dir or default_model_dir()) / MANIFEST
+    manifest = (models_dir or shipped_models()) / MANIFEST
     try:
         verified = verify_manifest(manifest, public_key, kind="models")
         return Loaded(load_model_set(verified), verified.version, verified.sha256)
@@ -107,7 +108,7 @@ class Trusted:
         return [path, path.parent / MANIFEST]
 
     def _model_files(self) -> list[Path]:
-        root = self.models_dir or default_model_dir()
+        root = self.models_dir or shipped_models()
         return [root / MANIFEST, *sorted(root.rglob("*.onnx"))]
 
     def record_loaded(self, log_: AuditLog) -> None:

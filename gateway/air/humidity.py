@@ -11,9 +11,10 @@ from typing import Final
 
 import numpy as np
 
-from gateway.inference.runner import OnnxModel, default_model_dir
+from gateway.inference.runner import OnnxModel
 from gateway.messages import ModelRef
 from gateway.security.signing import VerifiedManifest
+from gateway.shipped import models_dir
 
 MODEL_NAME: Final = "pm_humidity"
 MODEL_FILE: Final = Path("air_quality") / "pm_humidity.onnx"
@@ -46,7 +47,7 @@ class OnnxHumidityCorrector:
 
 def load_default(model_dir: Path | None = None) -> OnnxHumidityCorrector:
     """The corrector from ``model_dir`` (default: the repository's models/), verified by its manifest."""
-    root = default_model_dir() if model_dir is None else model_dir
+    root = models_dir() if model_dir is None else model_dir
     return OnnxHumidityCorrector(OnnxModel(root / MODEL_FILE, manifest=root / MANIFEST_FILE, name=MODEL_NAME))
 
 

@@ -21,13 +21,7 @@ import onnxruntime as ort
 from gateway.security.signing import ManifestError, VerifiedManifest
 from gateway.shipped import models_dir
 
-
-def default_model_dir() -> Path:
-    """The shipped models/ directory: the ONNX files, their signed MANIFEST.json and MANIFEST.sha256."""
-    return models_dir()
-
-
-DEFAULT_MANIFEST: Final = default_model_dir() / "MANIFEST.sha256"
+DEFAULT_MANIFEST: Final = models_dir() / "MANIFEST.sha256"
 VERSION_LENGTH: Final = 12
 
 # onnxruntime type strings of the inputs we can build a warm-up tensor for.

@@ -14,7 +14,8 @@ import pytest
 
 from gateway.air.correction import PmCorrector
 from gateway.air.humidity import MODEL_NAME, OnnxHumidityCorrector, load_default
-from gateway.inference.runner import OnnxModel, default_model_dir
+from gateway.inference.runner import OnnxModel
+from gateway.shipped import models_dir
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def corrector() -> OnnxHumidityCorrector:
 
 def test_satisfies_pm_corrector_and_names_the_verified_file(corrector: OnnxHumidityCorrector) -> None:
     as_protocol: PmCorrector = corrector
-    model = OnnxModel(default_model_dir() / "air_quality" / "pm_humidity.onnx")
+    model = OnnxModel(models_dir() / "air_quality" / "pm_humidity.onnx")
 
     assert as_protocol.model.name == MODEL_NAME == "pm_humidity"
     assert as_protocol.model.version == model.version
@@ -32,8 +33,8 @@ def test_satisfies_pm_corrector_and_names_the_verified_file(corrector: OnnxHumid
 
 
 def test_default_model_dir_is_the_repository_models_directory() -> None:
-    assert (default_model_dir() / "MANIFEST.sha256").is_file()
-    assert default_model_dir().name == "models"
+    assert (models_dir() / "MANIFEST.sha256").is_file()
+    assert models_dir().name == "models"
 
 
 @pytest.mark.parametrize("pm25", [10.0, 20.0, 50.0, 150.0])
@@ -64,7 +65,7 @@ def test_output_is_never_negative(corrector: OnnxHumidityCorrector) -> None:
 
 
 def test_batch_output_is_never_negative() -> None:
-    model = OnnxModel(default_model_dir() / "air_quality" / "pm_humidity.onnx")
+    model = OnnxModel(models_dir() / "air_quality" / "pm_humidity.onnx")
     rng = np.random.default_rng(0)
     batch = np.column_stack([rng.uniform(0, 500, 10_000), rng.uniform(-20, 120, 10_000)])
     out = model.run(batch)

@@ -11,9 +11,9 @@ import pytest
 
 from gateway.audit import AuditLog
 from gateway.audit_chain import verify_chain
-from gateway.inference.runner import default_model_dir
 from gateway.privacy.policy import DEFAULT_POLICY
 from gateway.security.signing import ManifestSpec, generate_signing_key, sign_manifest
+from gateway.shipped import models_dir
 from gateway.trust import DEFAULT_PUBLIC_KEY, Trusted, Untrusted, load_models, load_policy
 
 
@@ -32,7 +32,7 @@ class Signed:
         self.key, self.pub = tmp_path / "k.pem", tmp_path / "k.pub.pem"
         generate_signing_key(self.key, self.pub)
         self.models = tmp_path / "models"
-        shutil.copytree(default_model_dir() / "air_quality", self.models / "air_quality")
+        shutil.copytree(models_dir() / "air_quality", self.models / "air_quality")
         self.onnx = self.models / "air_quality" / "pm_humidity.onnx"
         self.policy_dir = tmp_path / "policy"
         self.policy_dir.mkdir()

@@ -25,11 +25,12 @@ from gateway.flood.nowcast import (
     load_signed,
     nowcast_features,
 )
-from gateway.inference.runner import ModelIntegrityError, OnnxModel, default_model_dir
+from gateway.inference.runner import ModelIntegrityError, OnnxModel
 from gateway.security.signing import verify_manifest
+from gateway.shipped import models_dir
 from models.flood import data
 
-MODELS = default_model_dir()
+MODELS = models_dir()
 
 
 @pytest.fixture(scope="module")
