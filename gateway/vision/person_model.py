@@ -124,6 +124,11 @@ def preprocess(
         resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
         canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized
         geometry = (ratio, ratio, float(pad_x), float(pad_y))
+    return to_tensor(np.asarray(canvas, np.uint8), spec), geometry
+
+
+def to_tensor(canvas: Image, spec: InputSpec) -> npt.NDArray[np.generic]:
+    """The model's input tensor (batch 1) from a BGR image already at the input size."""
     if spec.color == "RGB":
         canvas = canvas[:, :, ::-1]
     if spec.dtype == "uint8":
@@ -133,7 +138,7 @@ def preprocess(
         tensor = (pixels - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
     if spec.layout == "NCHW":
         tensor = tensor.transpose(2, 0, 1)
-    return np.ascontiguousarray(tensor[None]), geometry
+    return np.ascontiguousarray(tensor[None])
 
 
 def _rows(output: npt.NDArray[np.generic], spec: OutputSpec) -> npt.NDArray[np.float32]:

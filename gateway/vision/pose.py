@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.vision.person import Box, Image
-from gateway.vision.person_model import ArrayModel, PersonModel, PersonModelManifest, decode
+from gateway.vision.person_model import ArrayModel, PersonModel, PersonModelManifest, decode, to_tensor
 from gateway.vision.pose_features import Pose
 
 CROP_MARGIN = 1.4  # the crop is this much larger than the person's extent: limbs stretched in a fall
@@ -84,16 +84,7 @@ class CropPoseEstimator:
         """Keypoints of the person in `region` (frame pixels)."""
         spec = self.manifest.input
         window = crop_window(region, image.shape[0])
-        pixels = crop(image, window, spec.size)
-        if spec.color == "RGB":
-            pixels = pixels[:, :, ::-1]
-        tensor: npt.NDArray[np.generic] = np.ascontiguousarray(pixels)
-        if spec.dtype == "float32":
-            scaled = pixels.astype(np.float32) * np.float32(spec.scale)
-            tensor = (scaled - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
-        if spec.layout == "NCHW":
-            tensor = tensor.transpose(2, 0, 1)
-        points = self._keypoints(self._model.run(np.ascontiguousarray(tensor[None])))
+        points = self._keypoints(self._model.run(to_tensor(crop(image, window, spec.size), spec)))
         in_w, in_h = spec.size
         xy = np.stack(
             [window.x0 + points[:, 0] / in_w * window.side, window.y0 + points[:, 1] / in_h * window.side],
