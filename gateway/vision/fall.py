@@ -217,28 +217,26 @@ class FallDetector:
 
     def _observe(self, frame: Frame, tracks: list[Track], now: float) -> dict[int, float]:
         """Add this frame's poses; model probabilities of the people with enough history."""
-        ids, windows, seen = [], [], []
+        ids, windows = [], []
+        poses: dict[int, Pose | None] = {}
         height = frame.image.shape[0]
         for track in tracks:
             person = self._people.setdefault(track.id, _Person(FallState(self.settings), PoseHistory(height)))
             # No detection this frame, no new decision: a person walking behind furniture or out of
             # view leaves a shrinking box that would otherwise look like going down.
             if track.detection is None:
-                seen.append(Observation(track.id, track.box, None, None))
+                poses[track.id] = None
                 continue
-            pose = self._estimate(frame, track, track.detection, person, now)
-            blob = BlobBox(track.box.x, track.box.y, track.box.w, track.box.h)
-            person.history.add(now, pose, blob)
-            probability = None
+            pose = poses[track.id] = self._estimate(frame, track, track.detection, person, now)
+            person.history.add(now, pose, BlobBox(track.box.x, track.box.y, track.box.w, track.box.h))
             if person.is_person and person.history.span_s >= self.settings.min_history_s:
                 ids.append(track.id)
                 windows.append(person.history.window(now))
-            seen.append(Observation(track.id, track.box, pose, probability))
         scores: dict[int, float] = {}
         if windows:
             probabilities = current(self._model).score(np.stack(windows).astype(np.float32))
             scores = {i: float(p) for i, p in zip(ids, probabilities, strict=True)}
-        self.observations = [Observation(o.track, o.box, o.pose, scores.get(o.track)) for o in seen]
+        self.observations = [Observation(t.id, t.box, poses[t.id], scores.get(t.id)) for t in tracks]
         return scores
 
     def _estimate(

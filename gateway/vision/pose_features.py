@@ -157,6 +157,15 @@ def visibility(pose: Pose | None) -> float:
     return float(np.mean((score >= SCORE_MIN) & finite))
 
 
+def _rate(samples: deque[tuple[float, float]], t: float, value: float) -> float | None:
+    """Change of `value` per second since the latest sample at least SPEED_SPAN_S before `t` (None when
+    there is none within 3 spans: no speed rather than a made-up one)."""
+    for ts, before in reversed(samples):
+        if t - ts >= SPEED_SPAN_S - 1e-6:
+            return (value - before) / SPEED_SPAN_S if t - ts <= 3 * SPEED_SPAN_S else None
+    return None
+
+
 class PoseHistory:
     """One tracked person's recent poses: features per frame, model windows, down / upright."""
 
@@ -246,23 +255,17 @@ class PoseHistory:
         """The blob's fall speed as a hip-equivalent speed (pose models lose people mid-fall)."""
         if height is None:
             return
+        speed = _rate(self._blobs, t, height)
         self._blobs.append((t, height))
         while self._blobs and t - self._blobs[0][0] > 3 * SPEED_SPAN_S:
             self._blobs.popleft()
-        before = next((h for ts, h in reversed(self._blobs) if t - ts >= SPEED_SPAN_S - 1e-6), None)
-        if before is not None:
-            self._blob_speeds.append((t, (height - before) / SPEED_SPAN_S / BLOB_PER_HIP))
+        if speed is not None:
+            self._blob_speeds.append((t, speed / BLOB_PER_HIP))
 
     def _speed(self, t: float, hip_height: float) -> float:
         """Change of hip height since SPEED_SPAN_S ago (zero-order hold), per second."""
-        before = None
-        for ts, h in reversed(self._confident):
-            if t - ts >= SPEED_SPAN_S - 1e-6:
-                before = (ts, h)
-                break
-        if before is None or t - before[0] > 3 * SPEED_SPAN_S:
-            return 0.0  # no confident pose shortly before: no speed rather than a made-up one
-        return (hip_height - before[1]) / SPEED_SPAN_S
+        speed = _rate(self._confident, t, hip_height)
+        return 0.0 if speed is None else speed  # no confident pose shortly before: no made-up speed
 
     def _update_state(self, t: float, confident: bool, v: FloatArray, blob: BlobBox | None) -> None:
         self._now, self._blob, self._latest_confident = t, blob, confident
