@@ -52,6 +52,19 @@ if ! command -v mosquitto >/dev/null 2>&1 && [[ ! -x /usr/sbin/mosquitto ]]; the
   fi
 fi
 
+# Debian's Chromium for the commissioning page's browser test (Playwright drives it by executable_path and
+# never downloads a browser of its own). About 100 MB of Debian packages on a fresh machine.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Chromium (Debian package) for the commissioning page test..."
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium >/dev/null; }
+  else
+    echo "warning: the commissioning page's browser test will skip: sudo apt-get install chromium" >&2
+  fi
+fi
+
 # GStreamer's RTSP server for the simulated RTSP cameras (sim/video/rtsp.py), run by the system Python
 # (python3-gi is bound to it). About 140 Debian packages, ~70 MB: ~30 s on a fresh machine.
 if ! /usr/bin/python3 sim/video/rtsp.py check >/dev/null 2>&1; then

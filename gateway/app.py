@@ -17,6 +17,7 @@ from pathlib import Path
 from gateway import audit
 from gateway.audit import AuditLog
 from gateway.commands import RemoteConfig
+from gateway.commissioning.server import serve as serve_commissioning
 from gateway.config import GatewayConfig, is_loopback
 from gateway.health import HealthReporter
 from gateway.messages import Event, Publication, utc_now
@@ -89,6 +90,7 @@ class Gateway:
         self.publisher.subscribe(self.door.topics.commands, self.remote.receive)
         self.publisher.start(mqtt.host, mqtt.port, mqtt.keepalive_s)
         self.publisher.set_state(self.door.gateway_status(online=True))
+        serve_commissioning(self.config, self.cameras, self.sensors, stop)  # a local viewer; off by default
         self.sensors.start()
         for camera in self.cameras:
             camera.start()

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from gateway.commissioning.settings import CommissioningConfig
 from gateway.shipped import models_dir
 from gateway.sources.protocols.registry import PROTOCOLS
 from gateway.yamlfile import ConfigError, Strict, load_yaml_model
@@ -238,6 +239,7 @@ class GatewayConfig(Strict):
     sim_time_scale: float = Field(
         1.0, gt=0, le=10_000, description="Simulated sites only: scenario seconds per wall second"
     )
+    commissioning: CommissioningConfig = Field(default_factory=CommissioningConfig)
 
     @model_validator(mode="after")
     def _cross_references(self) -> GatewayConfig:

@@ -153,6 +153,7 @@ class SensorPipeline:
             state.restore(source, detector)
         self._humidity_from = {s.id: s.humidity_from for s in config.sensors}
         self._latest_humidity: dict[str, Reading] = {}
+        self.latest: dict[str, dict[str, Reading]] = {}  # source -> value key -> newest reading with it
         self._humidity_max_age = timedelta(seconds=HUMIDITY_MAX_AGE_S / config.sim_time_scale)
         self.sources = [
             SerialSource(serial_spec(s, config.sim_time_scale), self.on_output) for s in config.sensors
@@ -205,6 +206,7 @@ class SensorPipeline:
             return [status_event(item, "sensor")]
         if "humidity" in item.values:
             self._latest_humidity[item.source] = item
+        self.latest.setdefault(item.source, {}).update(dict.fromkeys(item.values, item))
         detector = self.detectors[item.source]
         try:
             events = detector.on_reading(item, self._humidity_for(item))

@@ -14,6 +14,7 @@ from gateway import service
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.stopping import stop_on_signals
 from gateway.tools.admin import add_commands
+from gateway.tools.commissioning import app as commissioning_app
 from gateway.tools.flash import flash
 from gateway.tools.options import add_version_option
 
@@ -117,6 +118,7 @@ def watch(
 
 add_commands(app)
 app.command("flash")(flash)
+app.add_typer(commissioning_app, name="commissioning")
 
 if __name__ == "__main__":
     app()

@@ -51,6 +51,7 @@ DATA = [
     "gateway/privacy/default_policy.yaml",
     "gateway/privacy/MANIFEST.json",
     "gateway/publish/schemas/event-v1.json",
+    "gateway/commissioning/static/page.js",
     "gateway/tools/flash/firmware/main.py",
     "gateway/tools/flash/firmware/node/app.py",
     "gateway/tools/flash/firmware/drivers/sds011/manifest.py",
