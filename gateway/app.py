@@ -23,13 +23,11 @@ from gateway.health import HealthReporter
 from gateway.messages import Event, Publication, utc_now
 from gateway.outbox import Outbox
 from gateway.privacy.door import Door
-from gateway.privacy.projection import locations
 from gateway.publish.mqtt import BrokerRejected, MqttPublisher
 from gateway.registry import CORRECTOR, FALL, NOWCASTER, ModelSlots
 from gateway.sensors import SensorPipeline
 from gateway.sources.heartbeat import Heartbeat
 from gateway.state import StateFile
-from gateway.topics import Topics
 from gateway.trust import Trusted
 from gateway.vision.pipeline import build_camera
 
@@ -46,8 +44,7 @@ class Gateway:
         self, config: GatewayConfig, trusted: Trusted, audit_log: AuditLog, config_path: Path | None = None
     ) -> None:
         self.config, self.trusted, self.audit = config, trusted, audit_log
-        topics = Topics(config.mqtt.prefix, config.site, config.gateway)
-        self.door = Door(topics, trusted.policy.value, locations(config), config.sim_time_scale)
+        self.door = Door.of(config, trusted.policy.value)
         self.outbox = Outbox(config.storage / "outbox.sqlite3")
         client_id = config.mqtt.client_id or f"{config.site}-{config.gateway}"
         self.publisher = MqttPublisher(client_id, self.outbox, will=self.door.gateway_status(online=False))

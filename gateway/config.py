@@ -209,6 +209,28 @@ class AirConfig(Strict):
         return value
 
 
+class MetricsConfig(Strict):
+    """Prometheus metrics over HTTP, off unless given (gateway/metrics.py)."""
+
+    listen: str = Field(
+        description="host:port to serve /metrics on, e.g. 127.0.0.1:9108 ([::1]:9108 for IPv6)"
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError("listen is host:port, e.g. 127.0.0.1:9108 (port 0: any free port)")
+        return value
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) to bind, IPv6 brackets removed."""
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
 SHIPPED_MODELS = models_dir()  # inside the installed package (gateway/shipped.py)
 
 
@@ -240,6 +262,7 @@ class GatewayConfig(Strict):
         1.0, gt=0, le=10_000, description="Simulated sites only: scenario seconds per wall second"
     )
     commissioning: CommissioningConfig = Field(default_factory=CommissioningConfig)
+    metrics: MetricsConfig | None = Field(None, description="Prometheus metrics endpoint; off when absent")
 
     @model_validator(mode="after")
     def _cross_references(self) -> GatewayConfig:

@@ -1,4 +1,6 @@
-"""Health: each source's retained status, published at start, every `health_interval_s` and at stop."""
+"""Retained state besides the gateway's status: each source's health, published at start, every
+`health_interval_s` and at stop, and the Home Assistant discovery configs, at start and whenever the
+policy changes what they say (picked up at the same pace: a reloaded policy needs no other hook)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from gateway.publish.mqtt import MqttPublisher
 
 
 class HealthReporter:
-    """Publishes retained per-source counters through the door's own namespace."""
+    """Publishes retained per-source counters, and discovery configs, through the door."""
 
     def __init__(
         self, publisher: MqttPublisher, door: Door, sources: Callable[[], list[SourceHealth]]
@@ -28,7 +30,9 @@ class HealthReporter:
             self._next = time.monotonic() + interval_s
 
     def publish(self) -> None:
-        """Every source's retained status, now."""
+        """Every source's retained status, and any discovery config that changed, now."""
         now = utc_now()
         for health in self._sources():
             self._publisher.set_state(self._door.source_health(health, now))
+        for config in self._door.discovery():
+            self._publisher.set_state(config)

@@ -207,6 +207,17 @@ class Outbox:
                     log.error("outbox %s: cannot delete acknowledged row %d (%s)", self.path, seq, exc)
                 self._failing = True
 
+    def backlog(self) -> tuple[int, float | None]:
+        """How many publications wait for their PUBACK (stored or held), and the age in seconds of the
+        oldest by the wall clock (None when none waits). A closed outbox has none."""
+        with self._lock:
+            if self._closed:
+                return 0, None
+            count, oldest = self._db.execute("SELECT COUNT(*), MIN(created) FROM outbox").fetchone()
+            times = [t for t in (oldest, *(created for _, created, _ in self._held)) if t is not None]
+            held = len(self._held)
+        return int(count) + held, (self._clock() - min(times)) if times else None
+
     def __len__(self) -> int:
         with self._lock:
             (count,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()

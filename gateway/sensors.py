@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Protocol
@@ -154,6 +155,7 @@ class SensorPipeline:
         self._humidity_from = {s.id: s.humidity_from for s in config.sensors}
         self._latest_humidity: dict[str, Reading] = {}
         self.latest: dict[str, dict[str, Reading]] = {}  # source -> value key -> newest reading with it
+        self.readings: Counter[str] = Counter()  # valid readings per source, since start
         self._humidity_max_age = timedelta(seconds=HUMIDITY_MAX_AGE_S / config.sim_time_scale)
         self.sources = [
             SerialSource(serial_spec(s, config.sim_time_scale), self.on_output) for s in config.sensors
@@ -204,6 +206,7 @@ class SensorPipeline:
             return [item]
         if isinstance(item, SourceStatus):
             return [status_event(item, "sensor")]
+        self.readings[item.source] += 1
         if "humidity" in item.values:
             self._latest_humidity[item.source] = item
         self.latest.setdefault(item.source, {}).update(dict.fromkeys(item.values, item))

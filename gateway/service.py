@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from gateway.metrics import serve as serve_metrics
+
 if TYPE_CHECKING:
     from gateway.app import Gateway
 
@@ -103,15 +105,19 @@ def hung_loops(gateway: Gateway) -> list[str]:
 
 
 def run(gateway: Gateway, stop: threading.Event, environ: Mapping[str, str] = os.environ) -> None:
-    """`gateway.run(stop)`, telling systemd when it is ready, alive and stopping."""
+    """`gateway.run(stop)`, telling systemd when it is ready, alive and stopping, and serving its
+    metrics if configured: both watch the gateway from outside, so the composition root knows neither."""
     watchdog = Watchdog(lambda: gateway.heartbeat.started, lambda: hung_loops(gateway), environ)
     thread = threading.Thread(target=watchdog.run, args=(stop,), name="sd-notify", daemon=True)
     thread.start()
+    metrics = serve_metrics(gateway)
     try:
         gateway.run(stop)
     finally:
         stop.set()  # also after a fatal error, so systemd hears STOPPING=1
         thread.join(1.0)
+        if metrics is not None:
+            metrics.close()
 
 
 class LogFormat(StrEnum):

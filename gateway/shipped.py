@@ -7,7 +7,7 @@ in its subpackages needs the `models` extra and is never imported at run time.
 
 from __future__ import annotations
 
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 
 
@@ -22,3 +22,11 @@ def package_dir(package: str) -> Path:
 def models_dir() -> Path:
     """The shipped models: the ONNX files, MANIFEST.json (signed), MANIFEST.sha256, release.pub.pem."""
     return package_dir("models")
+
+
+def distribution_version() -> str:
+    """The installed edge-gateway's version (pyproject.toml's, as pip recorded it)."""
+    try:
+        return metadata.version("edge-gateway")
+    except metadata.PackageNotFoundError:  # imported from a checkout that was never pip-installed
+        return "unknown"

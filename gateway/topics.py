@@ -42,3 +42,19 @@ class Topics:
     def source_status(self, source: str) -> str:
         """Retained health of one source."""
         return f"{self.base}/sources/{source}/status"
+
+    def actor_events(self, actor: str) -> str:
+        """A filter for every event type one actor receives from this gateway."""
+        return self.actor_event(actor, "+")
+
+    @property
+    def node_id(self) -> str:
+        """This gateway in Home Assistant discovery topics (site and gateway slugs; the ACL generator
+        refuses two gateways whose node ids are equal)."""
+        return f"{self.site}__{self.gateway}"
+
+    def discovery(self, actor: str, discovery_prefix: str, component: str, object_id: str) -> str:
+        """Where one Home Assistant entity's retained config is published, in the actor's namespace:
+        `<prefix>/v1/<actor>/<discovery_prefix>/<component>/<node_id>/<object_id>/config`."""
+        root = f"{self.prefix}/{API_VERSION}/{actor}/{discovery_prefix}"
+        return f"{root}/{component}/{self.node_id}/{object_id}/config"

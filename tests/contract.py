@@ -18,6 +18,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from jinja2 import StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
@@ -36,6 +38,10 @@ SOURCE_TOPIC = re.compile(rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/sources/(?P<source
 STATUS_TOPIC = re.compile(rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/status")
 COMMAND_TOPIC = re.compile(rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/commands/config")
 REPLY_TOPIC = re.compile(rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/replies/config")
+# Home Assistant discovery, in an actor's namespace; node and object ids as Home Assistant accepts them.
+DISCOVERY_TOPIC = re.compile(
+    rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/(?P<component>binary_sensor|sensor)/[a-zA-Z0-9_-]+/[a-zA-Z0-9_-]+/config"
+)
 
 
 class ContractError(AssertionError):
@@ -122,10 +128,39 @@ def check_event(topic: str, body: Any) -> Checked:
     return Checked("event", body["type"])
 
 
+def check_discovery(topic: str, payload: bytes) -> Checked:
+    """A Home Assistant discovery config (or an empty payload, which removes the entity)."""
+    match = DISCOVERY_TOPIC.fullmatch(topic)
+    assert match is not None
+    if not payload:
+        return Checked("discovery")
+    body = json.loads(payload)
+    _validate(validator("ha-discovery-v1.json"), body, topic)
+    binary = match["component"] == "binary_sensor"
+    if binary != (body.get("device_class") in BINARY_CLASSES) or (binary and "unit_of_measurement" in body):
+        raise ContractError(f"{topic}: keys of the other component: {sorted(body)}")
+    return Checked("discovery")
+
+
+BINARY_CLASSES = {"safety", "moisture", "tamper"}  # gateway/privacy/discovery.py's binary sensors
+
+
+def render_state(template: str, payload: bytes) -> str:
+    """What Home Assistant's `value_template` renders for one MQTT message (`value_json`: its JSON).
+
+    Sandboxed like Home Assistant's; undefined names are errors here, so a template that reads a
+    field the message lacks fails the test rather than rendering nothing."""
+    environment = SandboxedEnvironment(undefined=StrictUndefined)
+    value = payload.decode()
+    return environment.from_string(template).render(value=value, value_json=json.loads(value)).strip()
+
+
 def check_message(topic: str, payload: bytes) -> Checked:
     """Validate one message the gateway published (ContractError if it breaks the contract)."""
     if COMMAND_TOPIC.fullmatch(topic):
         return Checked("command")
+    if DISCOVERY_TOPIC.fullmatch(topic):
+        return check_discovery(topic, payload)
     if STATUS_TOPIC.fullmatch(topic):
         if payload not in (b"online", b"offline"):
             raise ContractError(f"{topic}: {payload[:80]!r} is neither online nor offline")

@@ -11,6 +11,8 @@ verified and run, and cannot be left stale the way a hand-set version string can
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -31,6 +33,11 @@ _NUMPY_TYPES: Final[dict[str, type[np.generic]]] = {
     "tensor(int64)": np.int64,
     "tensor(uint8)": np.uint8,
 }
+
+
+# Told (model name, seconds) after every inference but the warm-up. gateway/metrics.py listens here,
+# so timing every model takes no code in any detector.
+INFERENCE_OBSERVERS: list[Callable[[str, float], None]] = []
 
 
 class ModelIntegrityError(Exception):
@@ -114,10 +121,18 @@ class OnnxModel:
 
     def _warm_up(self, shape: list[int]) -> None:
         # The first run allocates and plans; do it now, not on the first real reading.
-        self.run(np.zeros(shape, dtype=self._dtype))
+        self._infer(np.zeros(shape, dtype=self._dtype))
 
     def run(self, inputs: npt.ArrayLike) -> npt.NDArray[np.generic]:
         """The model's output for ``inputs``, converted to the model's input dtype."""
+        start = time.perf_counter()
+        result = self._infer(inputs)
+        elapsed = time.perf_counter() - start
+        for observe in INFERENCE_OBSERVERS:
+            observe(self.name, elapsed)
+        return result
+
+    def _infer(self, inputs: npt.ArrayLike) -> npt.NDArray[np.generic]:
         array = np.ascontiguousarray(inputs, dtype=self._dtype)
         (output,) = self._session.run([self._output_name], {self._input_name: array})
         result: npt.NDArray[np.generic] = np.asarray(output)

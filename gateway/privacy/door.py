@@ -13,10 +13,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from gateway.config import GatewayConfig
 from gateway.messages import Event, JsonValue, Publication, SourceHealth, dump_json, new_event_id
 from gateway.privacy.aggregate import Aggregator
+from gateway.privacy.discovery import Discovery, Inventory
 from gateway.privacy.policy import Policy
-from gateway.privacy.projection import Location, project
+from gateway.privacy.projection import Location, locations, project
+from gateway.shipped import distribution_version
 from gateway.topics import Topics
 
 COMMAND_REPLY = "command.reply"  # audit name of an answer to an operator's command
@@ -26,7 +29,12 @@ class Door:
     """Projects events for actors, and health for the gateway's own namespace."""
 
     def __init__(
-        self, topics: Topics, policy: Policy, locations: Mapping[str, Location], time_scale: float = 1.0
+        self,
+        topics: Topics,
+        policy: Policy,
+        locations: Mapping[str, Location],
+        time_scale: float = 1.0,
+        inventory: Inventory | None = None,
     ) -> None:
         self.topics = topics
         self.policy = policy
@@ -36,6 +44,15 @@ class Door:
         self._aggregator = Aggregator(time_scale)
         self.dropped: Counter[tuple[str, str]] = Counter()  # (actor, field) not granted
         self.withheld: Counter[str] = Counter()  # event types no actor is granted
+        self.published: Counter[tuple[str, str]] = Counter()  # (actor, event type) let out
+        self._discovery = Discovery(topics, inventory or Inventory(), distribution_version())
+        self._announced: dict[str, bytes] = {}  # discovery topic -> the config last let out
+
+    @classmethod
+    def of(cls, config: GatewayConfig, policy: Policy) -> Door:
+        """The door of the gateway `config` describes."""
+        topics = Topics(config.mqtt.prefix, config.site, config.gateway)
+        return cls(topics, policy, locations(config), config.sim_time_scale, Inventory.of(config))
 
     def event(self, event: Event) -> list[Publication]:
         """The publications one event turns into now (aggregated grants publish on `tick`)."""
@@ -63,6 +80,7 @@ class Door:
 
     def _publication(self, event_id: str, actor: str, body: dict[str, Any]) -> Publication:
         topic = self.topics.actor_event(actor, body["type"])
+        self.published[(actor, body["type"])] += 1
         return Publication(event_id, topic, dump_json(body), actor=actor, event_type=body["type"])
 
     def command_reply(self, command_id: str, status: str, detail: str) -> Publication:
@@ -87,3 +105,14 @@ class Door:
             payload=dump_json(health.to_json(now)),
             retain=True,
         )
+
+    def discovery(self) -> list[Publication]:
+        """Home Assistant discovery configs (retained) that changed since the last call, under the
+        current policy; an empty retained message removes an entity an actor may no longer see."""
+        wanted = {topic: dump_json(body) for topic, body in self._discovery.configs(self.policy).items()}
+        gone = [topic for topic in self._announced if topic not in wanted]
+        changed = [(topic, body) for topic, body in wanted.items() if self._announced.get(topic) != body]
+        self._announced = wanted
+        return [Publication("", topic, body, retain=True) for topic, body in changed] + [
+            Publication("", topic, b"", retain=True) for topic in gone
+        ]

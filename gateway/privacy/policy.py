@@ -58,6 +58,22 @@ class Grant(Strict):
         return self
 
 
+class HomeAssistant(Strict):
+    """Home Assistant MQTT discovery for one actor: off unless `discovery: true`.
+
+    Here, not in a gateway's config, because turning it on lets the actor read every gateway's
+    `online`/`offline` status (the entities' availability): an access decision, taken once for
+    the whole network in the signed policy, from which the broker ACL is generated too.
+    """
+
+    discovery: bool = Field(False, description="Publish retained discovery configs for this actor")
+    discovery_prefix: str = Field(
+        "homeassistant",
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="One topic level under the actor's own namespace: <prefix>/v1/<actor>/<this>",
+    )
+
+
 class Actor(Strict):
     """One party served by the network, bound to a purpose."""
 
@@ -65,6 +81,7 @@ class Actor(Strict):
     legal_basis: str = Field("", description="The legal basis, for the register")
     retention_days: int = Field(30, ge=0, le=3650, description="How long the actor may keep the data")
     grants: list[Grant] = Field(default_factory=list)
+    home_assistant: HomeAssistant = Field(default_factory=HomeAssistant)
 
 
 class Policy(Strict):
@@ -82,6 +99,16 @@ class Policy(Strict):
                     out.append((name, grant))
                     break
         return out
+
+    def grant_of(self, actor: str, event_type: str) -> Grant | None:
+        """The grant that lets `event_type` out to `actor` (the first that names it), if any."""
+        return next((g for a, g in self.grants_for(event_type) if a == actor), None)
+
+    def discovery_prefixes(self) -> dict[str, str]:
+        """Actor -> Home Assistant discovery prefix, for the actors that asked for discovery."""
+        return {
+            n: a.home_assistant.discovery_prefix for n, a in self.actors.items() if a.home_assistant.discovery
+        }
 
 
 def load_policy(path: Path | None = None) -> Policy:

@@ -11,6 +11,12 @@ The broker authenticates every client by its certificate and uses the certificat
 |                       | `.../sources/#`, `.../replies/#`; read `.../commands/#`                |
 | `operator.<name>`     | read `<prefix>/v1/#`; write `<prefix>/v1/+/+/commands/#`               |
 
+An actor whose policy entry turns Home Assistant discovery on also reads each gateway's
+`<prefix>/v1/<site>/<gw>/status` (its entities' availability), and each gateway may write the
+retained configs of its own entities in that actor's namespace,
+`<prefix>/v1/<actor>/<discovery_prefix>/+/<site>__<gw>/+/config` (two gateways whose node ids
+`<site>__<gw>` are equal are refused: ValueError).
+
 Everything else is denied: actors publish nothing, gateways cannot write another site's or gateway's
 topics nor read any actor's, nobody but an operator sends commands. Actor names and site names share
 the topic level after `v1`, so an actor may not be named like a site (ValueError).
@@ -40,12 +46,12 @@ The generated `acl.conf` ends with `{deny, all}.` in place of EMQX's shipped `{a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
 from gateway.tools.pki import check_name, identity_actor, identity_gateway, identity_operator
-from gateway.topics import API_VERSION
+from gateway.topics import API_VERSION, Topics
 
 
 class Access(Enum):
@@ -72,12 +78,18 @@ class Principals:
     actors: tuple[str, ...]
     gateways: tuple[tuple[str, str], ...]
     operators: tuple[str, ...]
+    discovery: tuple[tuple[str, str], ...] = ()  # (actor, Home Assistant discovery prefix)
 
     @classmethod
     def of(
-        cls, prefix: str, actors: Iterable[str], gateways: Iterable[tuple[str, str]], operators: Iterable[str]
+        cls,
+        prefix: str,
+        actors: Iterable[str],
+        gateways: Iterable[tuple[str, str]],
+        operators: Iterable[str],
+        discovery: Mapping[str, str],
     ) -> Principals:
-        """Validate every name (ValueError) and reject an actor named like a site."""
+        """Validate every name (ValueError); reject an actor named like a site, and equal node ids."""
         check_name("prefix", prefix)
         actor_set = {check_name("actor", a) for a in actors}
         gateway_set = {(check_name("site", s), check_name("gateway", g)) for s, g in gateways}
@@ -88,7 +100,16 @@ class Principals:
                 f"{', '.join(sorted(clash))} is both"
             )
         operator_set = {check_name("operator", o) for o in operators}
-        return cls(prefix, tuple(sorted(actor_set)), tuple(sorted(gateway_set)), tuple(sorted(operator_set)))
+        node_ids = [Topics(prefix, site, gw).node_id for site, gw in gateway_set]
+        if discovery and len(set(node_ids)) < len(node_ids):
+            raise ValueError(f"two gateways share a Home Assistant node id: {sorted(node_ids)}")
+        unknown = set(discovery) - actor_set
+        if unknown:
+            raise ValueError(f"discovery for actors without a policy entry: {', '.join(sorted(unknown))}")
+        ha = tuple(sorted((a, check_name("discovery prefix", d)) for a, d in discovery.items()))
+        return cls(
+            prefix, tuple(sorted(actor_set)), tuple(sorted(gateway_set)), tuple(sorted(operator_set)), ha
+        )
 
 
 def grants(
@@ -96,11 +117,19 @@ def grants(
     actors: Iterable[str],
     gateways: Iterable[tuple[str, str]],
     operators: Iterable[str] = (),
+    discovery: Mapping[str, str] | None = None,
 ) -> list[Grant]:
-    """Every grant for these actors, gateways (site, gateway) and operators, in a stable order."""
-    who = Principals.of(prefix, actors, gateways, operators)
+    """Every grant for these actors, gateways (site, gateway) and operators, in a stable order.
+
+    `discovery`: actor -> Home Assistant discovery prefix, for the actors whose policy turns it on."""
+    who = Principals.of(prefix, actors, gateways, operators, discovery or {})
     root = f"{who.prefix}/{API_VERSION}"
     out = [Grant(identity_actor(a), Access.READ, f"{root}/{a}/#") for a in who.actors]
+    out += [
+        Grant(identity_actor(a), Access.READ, f"{root}/{site}/{gw}/status")
+        for a, _ in who.discovery
+        for site, gw in who.gateways
+    ]
     for site, gw in who.gateways:
         me, base = identity_gateway(site, gw), f"{root}/{site}/{gw}"
         # `+` is any actor: the gateway publishes every actor's projection, but only of its own events.
@@ -111,6 +140,8 @@ def grants(
             Grant(me, Access.WRITE, f"{base}/replies/#"),
             Grant(me, Access.READ, f"{base}/commands/#"),
         ]
+        node = Topics(who.prefix, site, gw).node_id
+        out += [Grant(me, Access.WRITE, f"{root}/{a}/{d}/+/{node}/+/config") for a, d in who.discovery]
     for name in who.operators:
         me = identity_operator(name)
         out += [Grant(me, Access.READ, f"{root}/#"), Grant(me, Access.WRITE, f"{root}/+/+/commands/#")]
@@ -129,6 +160,7 @@ def mosquitto_acl(
     actors: Iterable[str],
     gateways: Iterable[tuple[str, str]],
     operators: Iterable[str] = (),
+    discovery: Mapping[str, str] | None = None,
 ) -> str:
     """A Mosquitto `acl_file` (usernames are certificate CNs; whatever is not granted is denied)."""
     lines = [
@@ -136,7 +168,7 @@ def mosquitto_acl(
         "# Usernames are client-certificate CNs (use_identity_as_username true); anything not granted",
         "# below is denied. No rule precedes the first `user` line, so anonymous clients get nothing.",
     ]
-    for identity, rules in _by_identity(grants(prefix, actors, gateways, operators)).items():
+    for identity, rules in _by_identity(grants(prefix, actors, gateways, operators, discovery)).items():
         lines += ["", f"user {identity}"]
         lines += [f"topic {rule.access.value} {rule.topic}" for rule in rules]
     return "\n".join(lines) + "\n"
@@ -147,6 +179,7 @@ def emqx_acl(
     actors: Iterable[str],
     gateways: Iterable[tuple[str, str]],
     operators: Iterable[str] = (),
+    discovery: Mapping[str, str] | None = None,
 ) -> str:
     """The same rules as an EMQX 5 file-authorizer `acl.conf` (Erlang terms), ending in `{deny, all}.`."""
     action = {Access.READ: "subscribe", Access.WRITE: "publish"}
@@ -154,7 +187,7 @@ def emqx_acl(
         "%% Generated by gateway.tools.acl from the policy: do not edit, regenerate.",
         "%% Usernames are client-certificate CNs (mqtt.peer_cert_as_username = cn).",
     ]
-    for identity, rules in _by_identity(grants(prefix, actors, gateways, operators)).items():
+    for identity, rules in _by_identity(grants(prefix, actors, gateways, operators, discovery)).items():
         for access in Access:
             topics = ", ".join(f'"{r.topic}"' for r in rules if r.access is access)
             if topics:

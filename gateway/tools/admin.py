@@ -91,14 +91,16 @@ def broker_acl(
     if len(prefixes) != 1:
         typer.echo(f"error: the gateways use different topic prefixes: {sorted(prefixes)}", err=True)
         raise typer.Exit(1)
-    actors = sorted({a for c in loaded for a in _policy_or_exit(c)[0].actors})
+    policies = [_policy_or_exit(c)[0] for c in loaded]
+    actors = sorted({a for policy in policies for a in policy.actors})
+    discovery = {a: d for policy in policies for a, d in policy.discovery_prefixes().items()}
     gateways = [(c.site, c.gateway) for c in loaded]
     render = {"mosquitto": mosquitto_acl, "emqx": emqx_acl}.get(fmt)
     if render is None:
         typer.echo("error: --format is mosquitto or emqx", err=True)
         raise typer.Exit(1)
     try:
-        typer.echo(render(prefixes.pop(), actors, gateways, operator or []), nl=False)
+        typer.echo(render(prefixes.pop(), actors, gateways, operator or [], discovery), nl=False)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -228,3 +228,9 @@ def _setuptools_glob(glob: str) -> re.Pattern[str]:
     """setuptools' package-data glob: `*` stays within one directory, `**/` spans any number."""
     parts = [re.escape(part).replace(r"\*", "[^/]*") for part in glob.split("**/")]
     return re.compile("(?:.*/)?".join(parts))
+
+
+def test_the_discovery_channel_is_where_the_topics_module_puts_configs() -> None:
+    address = asyncapi()["channels"]["homeAssistantDiscovery"]["address"]
+    filled = Topics("{prefix}", "{site}", "{gateway}")
+    assert address == filled.discovery("{actor}", "{discoveryPrefix}", "{component}", "{objectId}")

@@ -184,3 +184,53 @@ def test_emqx_acl_example() -> None:
         '"city/v1/site-a/gw-1/status", "city/v1/site-a/gw-1/sources/#", "city/v1/site-a/gw-1/replies/#"]}.'
     ) in text
     assert '{allow, {username, "operator.ops"}, publish, ["city/v1/+/+/commands/#"]}.' in text
+
+
+HA = Broker(mosquitto_acl("city", ACTORS, GATEWAYS, ["ops"], {"brandweer": "homeassistant"}))
+CONFIG_TOPIC = "city/v1/brandweer/homeassistant/binary_sensor/{node}/fall/config"
+
+
+@pytest.mark.parametrize(
+    ("user", "access", "topic", "allowed"),
+    [
+        ("actor.brandweer", "read", CONFIG_TOPIC.format(node="site-a__gw-1"), True),
+        ("actor.brandweer", "read", "city/v1/site-a/gw-1/status", True),  # its entities' availability
+        ("actor.brandweer", "read", "city/v1/site-b/gw-1/status", True),
+        ("actor.brandweer", "read", "city/v1/site-a/gw-1/sources/pm-1/status", False),
+        ("actor.brandweer", "write", CONFIG_TOPIC.format(node="site-a__gw-1"), False),
+        ("actor.ambulance", "read", "city/v1/site-a/gw-1/status", False),  # discovery off
+        ("actor.ambulance", "read", CONFIG_TOPIC.format(node="site-a__gw-1"), False),
+        ("gw.site-a.gw-1", "write", CONFIG_TOPIC.format(node="site-a__gw-1"), True),
+        ("gw.site-a.gw-1", "write", CONFIG_TOPIC.format(node="site-a__gw-2"), False),  # another gateway's
+        (
+            "gw.site-a.gw-1",
+            "write",
+            "city/v1/ambulance/homeassistant/binary_sensor/site-a__gw-1/fall/config",
+            False,
+        ),
+        ("gw.site-a.gw-1", "write", "city/v1/brandweer/homeassistant/x/site-a__gw-1/fall/state", False),
+    ],
+)
+def test_discovery_lets_the_actor_read_availability_and_each_gateway_write_its_own_configs(
+    user: str, access: str, topic: str, allowed: bool
+) -> None:
+    assert HA.may(user, access, topic) is allowed
+
+
+def test_discovery_grants_are_the_same_for_emqx_and_checked() -> None:
+    discovery = {"brandweer": "ha"}
+    assert set(grants("city", ACTORS, GATEWAYS, ["ops"], discovery)) - set(
+        grants("city", ACTORS, GATEWAYS, ["ops"])
+    )
+    text = emqx_acl("city", ["brandweer"], [("site-a", "gw-1")], [], discovery)
+    assert '"city/v1/brandweer/ha/+/site-a__gw-1/+/config"' in text
+    assert (
+        '{allow, {username, "actor.brandweer"}, subscribe, ["city/v1/brandweer/#", "city/v1/site-a/gw-1/status"]}.'
+        in text
+    )
+    with pytest.raises(ValueError, match="node id"):
+        mosquitto_acl("city", ["brandweer"], [("a__b", "c"), ("a", "b__c")], [], discovery)
+    with pytest.raises(ValueError, match="without a policy entry"):
+        mosquitto_acl("city", ["brandweer"], GATEWAYS, [], {"ambulance": "ha"})
+    with pytest.raises(ValueError, match="discovery prefix"):
+        mosquitto_acl("city", ["brandweer"], GATEWAYS, [], {"brandweer": "ha/#"})
