@@ -12,14 +12,18 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from gateway.commissioning.settings import CommissioningConfig
+from gateway.config_references import SensorRef, reference_problems
+from gateway.config_references import summary as references_summary
 from gateway.shipped import models_dir
 from gateway.sources.protocols.registry import PROTOCOLS
 from gateway.yamlfile import ConfigError, Strict, load_yaml_model
+from gateway.yamlwords import worded
 
 __all__ = ["ConfigError", "GatewayConfig", "SensorConfig", "load_config"]
 
 # Names end up inside MQTT topics: no wildcards, no separators, nothing an ACL could trip on.
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+SLUG_WORDS = "lowercase letters, digits, - and _, at most 64, starting with a letter or digit"
+Slug = Annotated[str, Field(pattern=worded(r"^[a-z0-9][a-z0-9_-]{0,63}$", SLUG_WORDS))]
 
 
 Point = tuple[float, float]
@@ -46,7 +50,9 @@ class FallConfig(Strict):
     confirm_s: float = Field(10.0, gt=0, le=600, description="Still down this long: fall.confirmed")
     person_model: str | None = Field(
         None,
-        pattern=r"^person/[A-Za-z0-9._-]+\.json$",
+        pattern=worded(
+            r"^person/[A-Za-z0-9._-]+\.json$", "person/<name>.json: a manifest in the models directory"
+        ),
         description="An ONNX person/pose model's manifest in the signed models directory "
         "(person/<name>.json); default: background subtraction",
     )
@@ -99,7 +105,13 @@ class MqttConfig(Strict):
 
     host: str = Field(description="Broker host name or address")
     port: int = Field(1883, ge=1, le=65535, description="Broker TCP port")
-    prefix: str = Field("city", pattern=r"^[a-z0-9][a-z0-9_-]*$", description="First topic level")
+    prefix: str = Field(
+        "city",
+        pattern=worded(
+            r"^[a-z0-9][a-z0-9_-]*$", "lowercase letters, digits, - and _, starting with a letter or digit"
+        ),
+        description="First topic level",
+    )
     keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keep-alive")
     client_id: str | None = Field(None, description="Stable client id; default <site>-<gateway>")
     tls: TlsConfig | None = Field(None, description="Mutual TLS settings")
@@ -163,7 +175,9 @@ class SensorConfig(Strict):
     )
     levels: FloodLevels | None = Field(None, description="Water-level sensors: depths that raise events")
     node_id: str | None = Field(
-        None, pattern=r"^[a-z0-9_-]{1,32}$", description="Sensor nodes: the id the node must report"
+        None,
+        pattern=worded(r"^[a-z0-9_-]{1,32}$", "1 to 32 lowercase letters, digits, - and _"),
+        description="Sensor nodes: the id the node must report",
     )
 
     @model_validator(mode="after")
@@ -266,15 +280,10 @@ class GatewayConfig(Strict):
 
     @model_validator(mode="after")
     def _cross_references(self) -> GatewayConfig:
-        ids = [s.id for s in self.sensors] + [c.id for c in self.cameras]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"duplicate sensor ids: {', '.join(dupes)}")
-        for sensor in self.sensors:
-            if sensor.humidity_from is not None and sensor.humidity_from not in ids:
-                raise ValueError(
-                    f"sensor {sensor.id!r}: humidity_from {sensor.humidity_from!r} is not a sensor id"
-                )
+        sensors = [SensorRef(s.id, s.type, s.humidity_from) for s in self.sensors]
+        problems = reference_problems(sensors, [c.id for c in self.cameras])
+        if problems:
+            raise ValueError(references_summary(problems))
         return self
 
 

@@ -54,7 +54,7 @@ def load_models(public_key: Path = DEFAULT_PUBLIC_KEY, models_dir: Path | None =
     try:
         verified = verify_manifest(manifest, public_key, kind="models")
         return Loaded(load_model_set(verified), verified.version, verified.sha256)
-    except (ManifestError, SigningKeyError, ModelIntegrityError, MissingModel) as exc:
+    except (ManifestError, SigningKeyError, ModelIntegrityError, MissingModel, OSError) as exc:
         raise Untrusted("model", f"models refused: {exc}") from exc
 
 
@@ -67,7 +67,7 @@ def load_policy(policy: Path | None = None, public_key: Path = DEFAULT_PUBLIC_KE
     try:
         verified = verify_manifest(path.parent / MANIFEST, public_key, kind="policy")
         text = verified.read_verified(path.name).decode("utf-8")
-    except (ManifestError, SigningKeyError, UnicodeDecodeError) as exc:
+    except (ManifestError, SigningKeyError, UnicodeDecodeError, OSError) as exc:  # OSError: the key file
         raise Untrusted("policy", f"policy {path} refused: {exc}") from exc
     return Loaded(parse_yaml_model(text, Policy, path), verified.version, verified.sha256)
 

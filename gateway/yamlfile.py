@@ -1,11 +1,12 @@
 """YAML files validated by pydantic models, with errors that name the line, the key and the value.
 
-Used for the gateway config, the privacy policy and remote configuration commands alike.
+Used for the gateway config, the privacy policy and remote configuration commands alike. Every
+validation error of a file is reported at once, sorted by line, in words (gateway/yamlwords.py).
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from gateway.yamlwords import Loc, describe_error
 
 
 class Strict(BaseModel):
@@ -33,10 +36,29 @@ class ConfigError(Exception):
         self.errors = errors
 
 
+@dataclass(frozen=True, order=True, slots=True)
+class Problem:
+    """One thing wrong (or, with `warning`, doubtful) at a line of a file."""
+
+    line: int
+    key: str
+    message: str
+    warning: bool = False
+
+    def text(self, path: Path) -> str:
+        """`file:line: key: message`, the message starting with "warning: " for a warning."""
+        return f"{path}:{self.line}: {self.key}: {'warning: ' if self.warning else ''}{self.message}"
+
+
 def load_yaml_model(path: Path, model: type[M]) -> M:
     """Parse and validate a YAML file into `model`, or raise ConfigError naming line, key and value."""
+    return parse_yaml_model(read_text(path), model, path)
+
+
+def read_text(path: Path) -> str:
+    """A file's UTF-8 text, or ConfigError naming the file (and the line of a non-UTF-8 byte)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(path, [f"{path}: cannot read: {exc.strerror}"]) from exc
     except UnicodeDecodeError as exc:
@@ -44,11 +66,19 @@ def load_yaml_model(path: Path, model: type[M]) -> M:
         raise ConfigError(
             path, [f"{path}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x})"]
         ) from exc
-    return parse_yaml_model(text, model, path)
 
 
 def parse_yaml_model(text: str, model: type[M], path: Path) -> M:
     """Validate YAML text into `model`; `path` names the text in errors."""
+    document = parse_document(text, path)
+    value, problems = validate(document, model, path)
+    if value is None:
+        raise ConfigError(path, [p.text(path) for p in problems])
+    return value
+
+
+def parse_document(text: str, path: Path) -> CommentedMap:
+    """The YAML text as a round-trip mapping (it knows every key's line), or ConfigError."""
     try:
         document = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
@@ -60,10 +90,16 @@ def parse_yaml_model(text: str, model: type[M], path: Path) -> M:
         raise ConfigError(path, [f"{path}: invalid YAML: nested too deeply"]) from exc
     if not isinstance(document, CommentedMap):
         raise ConfigError(path, [f"{path}:1: expected a mapping of keys at the top level"])
+    return document
+
+
+def validate(document: CommentedMap, model: type[M], path: Path) -> tuple[M | None, list[Problem]]:
+    """The document as `model`, or None and every problem sorted by line; ConfigError if too large."""
     try:
-        return model.model_validate(_plain(document, [MAX_NODES]))
+        return model.model_validate(plain(document)), []
     except ValidationError as exc:
-        raise ConfigError(path, [_describe(path, document, err) for err in exc.errors()]) from exc
+        problems = {problem_at(document, tuple(e["loc"]), describe_error(model, e)) for e in exc.errors()}
+        return None, sorted(problems)
     except (RecursionError, _TooLarge) as exc:
         raise ConfigError(path, [f"{path}: too deeply nested or too large (aliases?)"]) from exc
 
@@ -75,8 +111,13 @@ class _TooLarge(Exception):
     """More than MAX_NODES values once aliases are expanded."""
 
 
+def plain(document: CommentedMap) -> dict[str, Any]:
+    """ruamel's round-trip containers as plain dicts and lists (at most MAX_NODES values)."""
+    result: dict[str, Any] = _plain(document, [MAX_NODES])
+    return result
+
+
 def _plain(node: Any, budget: list[int]) -> Any:
-    """ruamel's round-trip containers as plain dicts and lists (at most `budget[0]` values)."""
     budget[0] -= 1
     if budget[0] < 0:
         raise _TooLarge
@@ -87,16 +128,18 @@ def _plain(node: Any, budget: list[int]) -> Any:
     return node
 
 
-def _describe(path: Path, document: CommentedMap, error: Any) -> str:
-    loc = tuple(error["loc"])
-    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
-    line, value = _locate(document, loc)
-    reason = re.sub(r"^(Value error|Assertion failed), ", "", str(error["msg"]))
-    shown = f" (value: {value!r})" if value is not None and error["type"] != "missing" else ""
-    return f"{path}:{line}: {key}: {reason}{shown}"
+def key_path(loc: Loc) -> str:
+    """`sensors[0].type` for ("sensors", 0, "type")."""
+    parts = (f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc if p != "[key]")  # a mapping's key
+    return "".join(parts).lstrip(".") or "(top level)"
 
 
-def _locate(document: CommentedMap, loc: tuple[Any, ...]) -> tuple[int, Any]:
+def problem_at(document: CommentedMap, loc: Loc, message: str, *, warning: bool = False) -> Problem:
+    """A problem at `loc`, on the line of the deepest key of `loc` that exists in the document."""
+    return Problem(locate(document, loc)[0], key_path(loc), message, warning)
+
+
+def locate(document: CommentedMap, loc: Loc) -> tuple[int, Any]:
     """The 1-based line of the deepest existing node on `loc`, and the value found there."""
     node: Any = document
     line = 1

@@ -65,6 +65,7 @@ class Mosquitto:
                 stdin=subprocess.DEVNULL,
                 stdout=stderr,
                 stderr=stderr,
+                start_new_session=True,  # Ctrl-C in a terminal is for whoever started it: it stops us
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -13,8 +13,10 @@ from pydantic import Field, field_validator, model_validator
 
 from gateway.events import matching_types
 from gateway.yamlfile import Strict, load_yaml_model
+from gateway.yamlwords import worded
 
-ActorName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+ACTOR_WORDS = "lowercase letters, digits, - and _, at most 32, starting with a letter"
+ActorName = Annotated[str, Field(pattern=worded(r"^[a-z][a-z0-9_-]{0,31}$", ACTOR_WORDS))]
 DEFAULT_POLICY = Path(__file__).with_name("default_policy.yaml")
 
 # Envelope fields an actor may be granted besides `data`; id, type, actor, time are always present.

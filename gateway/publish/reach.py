@@ -39,24 +39,41 @@ class Reachability:
     def __init__(self, address: str) -> None:
         self.address = address
         self.failures = 0
+        self.last_reason: str | None = None  # why the latest attempt failed; None once connected
         self._since: float | None = None
         self._last_log = float("-inf")
 
     def failed(self, exc: BaseException | None) -> None:
         """One failed attempt (from paho's thread, inside its `except OSError`)."""
+        self._failed(reason(exc))
+
+    def refused(self, connack: str) -> None:
+        """The broker answered but refused this client (CONNACK): credentials or authorisation."""
+        self._failed(f"auth: the broker refused this client ({connack})")
+
+    def _failed(self, why: str) -> None:
         now = time.monotonic()
         self.failures += 1
+        self.last_reason = why
         if self._since is None:
             self._since = now
         if now - self._last_log >= REPEAT_S:
             self._last_log = now
-            waited = (
-                "" if self.failures == 1 else f" for {now - self._since:.0f} s ({self.failures} attempts)"
-            )
-            log.warning("cannot reach the broker %s%s: %s", self.address, waited, reason(exc))
+            log.warning("cannot reach the broker %s%s: %s", self.address, self._waited(now), why)
+
+    def _waited(self, now: float) -> str:
+        if self._since is None or self.failures <= 1:
+            return ""
+        return f" for {now - self._since:.0f} s ({self.failures} attempts)"
+
+    def describe(self) -> str:
+        """Now, in a few words: "cannot reach it for 12 s (3 attempts): refused (...)" or ""."""
+        if self.last_reason is None:
+            return ""
+        return f"cannot reach it{self._waited(time.monotonic())}: {self.last_reason}"
 
     def connected(self) -> None:
         """The connection is up: say so once if it had been failing."""
         if self._since is not None:
             log.warning("reached the broker %s after %.0f s", self.address, time.monotonic() - self._since)
-        self._since, self.failures, self._last_log = None, 0, float("-inf")
+        self._since, self.failures, self._last_log, self.last_reason = None, 0, float("-inf"), None

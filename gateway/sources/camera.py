@@ -204,6 +204,7 @@ class CameraSource:
     def _read_loop(self) -> None:
         backoff = Backoff(self.spec.backoff_min_s, self.spec.backoff_max_s)
         cpu0 = time.thread_time()
+        grace_end = time.monotonic() + (0.0 if self.spec.is_file else self.spec.start_grace_s)
         try:
             while not self._stop.is_set():
                 # Opening may block for its own timeout (FFmpeg) before the session beats again.
@@ -213,12 +214,18 @@ class CameraSource:
                     return
                 if outcome == END_OF_FILE and self.spec.loop and delivered:
                     continue  # a looped clip starts again at once, like a camera that never stops
-                self._set_online(False, outcome)
+                starting = self._online is None and time.monotonic() < grace_end
+                if starting:
+                    log.debug("camera %s not open yet: %s", self.spec.source, outcome)
+                else:
+                    self._set_online(False, outcome)
                 if outcome == END_OF_FILE:
                     return
                 if delivered:
                     backoff.reset()
                 delay = backoff.next()
+                if starting:  # try once more as the grace ends, and report that attempt's outcome
+                    delay = min(delay, max(0.0, grace_end - time.monotonic()))
                 self.reader_beat.beat(delay)
                 self._stop.wait(delay)
         finally:

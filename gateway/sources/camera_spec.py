@@ -28,6 +28,9 @@ class CameraSpec:
     backoff_max_s: float = 10.0
     stall_timeout_s: float = 5.0  # no new frame for this long: the stream is stalled
     open_timeout_s: float = 10.0
+    # A stream or device that has never opened is reported offline only after this long: a camera
+    # powered up with the gateway (or a simulator's, started beside it) is still booting, not broken.
+    start_grace_s: float = 10.0
     loop: bool = False  # files only: start again at the end instead of finishing
 
     def __post_init__(self) -> None:

@@ -29,26 +29,49 @@ def _load_or_exit(path: Path) -> GatewayConfig:
     try:
         return load_config(path)
     except ConfigError as exc:
-        for line in exc.errors:
-            err.print(line, markup=False, highlight=False, soft_wrap=True)
+        _print_lines(exc.errors)
         raise typer.Exit(1) from exc
+
+
+def _print_lines(lines: list[str]) -> None:
+    for line in lines:
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 @app.command("check-config")
-def check_config(path: Annotated[Path, typer.Argument(help="Config file to check")]) -> None:
-    """Exit 0 if the file is a valid config, else 1 with errors naming line, key and value."""
-    config = _load_or_exit(path)
-    from gateway.privacy.policy import load_policy
+def check_config(
+    path: Annotated[Path, typer.Argument(help="Config file to check")],
+    strict: Annotated[bool, typer.Option(help="Warnings fail the check too")] = False,
+) -> None:
+    """Check everything `run` will need, without starting anything: every problem, sorted by line.
+
+    Exit 0 if the file is usable (warnings, such as an unplugged serial port, are printed),
+    1 if anything is wrong (with --strict: also if anything is doubtful).
+    """
+    from gateway.tools.check_config import check
 
     try:
-        policy = load_policy(config.policy)
+        report = check(path)
     except ConfigError as exc:
-        for line in exc.errors:
-            err.print(line, markup=False, highlight=False, soft_wrap=True)
+        _print_lines(exc.errors)
         raise typer.Exit(1) from exc
+    _print_lines(report.lines())
+    counted = f"{_count(report.errors, 'error')}, {_count(report.warnings, 'warning')}"
+    if report.errors or (strict and report.warnings):
+        err.print(
+            f"{path}: {counted}" + (" (--strict)" if not report.errors else ""), markup=False, soft_wrap=True
+        )
+        raise typer.Exit(1)
+    config, policy = report.config, report.policy
+    assert config is not None and policy is not None  # no errors: both loaded
+    warned = f", {_count(report.warnings, 'warning')}" if report.warnings else ""
     typer.echo(
-        f"{path}: OK ({len(config.sensors)} sensors, site {config.site}, gateway {config.gateway}, "
-        f"policy {policy.version} with {len(policy.actors)} actors)"
+        f"{path}: OK ({len(config.sensors)} sensors, {len(config.cameras)} cameras, site {config.site}, "
+        f"gateway {config.gateway}, policy {policy.value.version} with {len(policy.value.actors)} actors{warned})"
     )
 
 
@@ -65,6 +88,12 @@ def run(
     """Run a gateway until SIGINT or SIGTERM (under systemd: READY, WATCHDOG, STOPPING; deploy/)."""
     service.configure_logging(log_level, log_format)
     config = _load_or_exit(config_path)
+    from gateway.tools.check_config import unreadable_files
+
+    missing = unreadable_files(config_path)  # one line each, never a traceback from deep inside
+    if missing:
+        _print_lines(missing)
+        raise typer.Exit(1)
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # a camera's failed reopen is logged once by us
     from gateway.app import BrokerRejected, Gateway
     from gateway.audit import AuditLog, AuditLogError
@@ -77,8 +106,7 @@ def run(
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(1) from exc
     except ConfigError as exc:
-        for line in exc.errors:
-            err.print(line, markup=False, highlight=False, soft_wrap=True)
+        _print_lines(exc.errors)
         raise typer.Exit(1) from exc
     try:
         config.storage.mkdir(parents=True, exist_ok=True)
@@ -111,8 +139,15 @@ def watch(
 ) -> None:
     """Show a gateway's source health and every actor's events live, as they reach the broker."""
     config = _load_or_exit(config_path)
+    from gateway.tools.check_config import readable
     from gateway.tools.watch import watch_gateway
 
+    tls = config.mqtt.tls
+    files = [] if tls is None else [tls.ca, cert or tls.cert, key or tls.key]
+    unreadable = [why for why in map(readable, files) if why]
+    if unreadable:
+        _print_lines([f"error: {why}" for why in unreadable])
+        raise typer.Exit(1)
     sys.exit(watch_gateway(config, (cert, key) if cert and key else None))
 
 

@@ -6,7 +6,8 @@ stream with a slow consumer is analysed on its newest frame only; privacy masks 
 analysis frame; a stream whose server is killed goes offline and comes back by itself when the
 server returns on the same port, while a second camera keeps delivering; a stream that stops
 sending is reported stalled; an address that does not answer is reported once however often it
-is retried; a detector that raises costs a frame, not the camera.
+is retried, and not before its start grace, so a camera that comes up within it is never reported
+offline; a detector that raises costs a frame, not the camera.
 
 Each frame carries its number as the grey level of a block, so the tests can see which frame the
 analysis really got.
@@ -15,6 +16,7 @@ analysis really got.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import queue
 import socket
@@ -272,9 +274,16 @@ def servers() -> Iterator[list[MjpegServer]]:
 
 
 def live_spec(source: str, url: str) -> CameraSpec:
-    """A live camera with test-sized timeouts: retried every 0.1-0.4 s, stalled after 1 s."""
+    """A live camera with test-sized timeouts: retried every 0.1-0.4 s, stalled after 1 s, 1 s to start."""
     return CameraSpec(
-        source, url, 10.0, backoff_min_s=0.1, backoff_max_s=0.4, stall_timeout_s=1.0, open_timeout_s=2.0
+        source,
+        url,
+        10.0,
+        backoff_min_s=0.1,
+        backoff_max_s=0.4,
+        stall_timeout_s=1.0,
+        open_timeout_s=2.0,
+        start_grace_s=1.0,
     )
 
 
@@ -351,20 +360,44 @@ def test_a_live_stream_with_a_slow_consumer_gets_the_newest_frame(servers: list[
     assert cam.counters().frames_dropped >= cam.counters().frames_read - len(out.frames) - 1
 
 
-def test_an_address_that_never_answers_is_reported_once() -> None:
+def free_port() -> int:
     with socket.socket() as probe:  # a free port with nobody listening
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return int(probe.getsockname()[1])
+
+
+def test_an_address_that_never_answers_is_reported_once_after_the_start_grace() -> None:
     out = Collector()
-    cam = CameraSource(live_spec("cam-none", f"http://127.0.0.1:{port}/x.mjpg"), Regions().black_out)
+    cam = CameraSource(live_spec("cam-none", f"http://127.0.0.1:{free_port()}/x.mjpg"), Regions().black_out)
+    started = time.monotonic()
     cam.start(out.frame, out.status)
     try:
         first = out.next_status(5)
-        wait_until(lambda: cam.counters().open_failures >= 4, 5, "four attempts")
+        waited = time.monotonic() - started
+        wait_until(lambda: cam.counters().open_failures >= 6, 5, "more attempts")
     finally:
         cam.stop()
     assert not first.online and first.reason.startswith("cannot open http://127.0.0.1:")
+    assert waited >= 1.0  # not before the camera had its start grace (live_spec: 1 s)
     assert out.statuses.empty()
+
+
+def test_a_camera_that_comes_up_within_the_start_grace_is_never_reported_offline(
+    servers: list[MjpegServer],
+) -> None:
+    late = MjpegServer()
+    late.port = free_port()
+    spec = dataclasses.replace(live_spec("cam-late", late.url), start_grace_s=30.0)
+    out = Collector()
+    cam = CameraSource(spec, Regions().black_out)
+    cam.start(out.frame, out.status)
+    try:
+        wait_until(lambda: cam.counters().open_failures >= 2, 5, "the camera tried before its server was up")
+        servers.append(late.start())
+        first = out.next_status(5)
+    finally:
+        cam.stop()
+    assert first.online and first.reason == "frames arriving"
 
 
 class Exploding:

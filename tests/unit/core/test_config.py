@@ -71,8 +71,14 @@ def test_broken_yaml_names_line(tmp_path: Path) -> None:
 def test_duplicate_and_dangling_references(tmp_path: Path) -> None:
     text = VALID + "  - {id: pm-hall, type: pms5003, port: /dev/ttyUSB1, humidity_from: nope}\n"
     text = text.replace("cameras: []\n", "") + "cameras: []\n"
-    with pytest.raises(ConfigError, match="duplicate sensor ids: pm-hall"):
+    with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, text))
+    assert info.value.errors == [
+        (
+            f"{tmp_path / 'gateway.yaml'}:1: (top level): sensors[1].id: id 'pm-hall' is already used by "
+            "sensors[0]; sensors[1].humidity_from: no sensor has the id 'nope'; sensors: pm-hall"
+        )
+    ]
 
 
 def test_check_config_exit_codes(tmp_path: Path) -> None:
