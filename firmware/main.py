@@ -176,6 +176,7 @@ def main() -> None:
         reset=machine.reset,
         reset_cause=cause,
         mem_free=mem_free,
+        save_interval=lambda seconds: config.save_interval(CONFIG, seconds),
     )
     try:
         App(cfg, board, sensors, error).run()

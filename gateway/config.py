@@ -15,6 +15,7 @@ from gateway.commissioning.settings import CommissioningConfig
 from gateway.config_references import SensorRef, reference_problems
 from gateway.config_references import summary as references_summary
 from gateway.shipped import models_dir
+from gateway.sources.protocols.node import NODE_SENSORS
 from gateway.sources.protocols.registry import PROTOCOLS
 from gateway.yamlfile import ConfigError, Strict, load_yaml_model
 from gateway.yamlwords import worded
@@ -179,6 +180,9 @@ class SensorConfig(Strict):
         pattern=worded(r"^[a-z0-9_-]{1,32}$", "1 to 32 lowercase letters, digits, - and _"),
         description="Sensor nodes: the id the node must report",
     )
+    node_sensors: list[str] | None = Field(
+        None, description="Sensor nodes: the sensors wired to it (as flashed), e.g. [pms5003, bme280]"
+    )
 
     @model_validator(mode="after")
     def _water_level_settings(self) -> SensorConfig:
@@ -198,6 +202,22 @@ class SensorConfig(Strict):
             raise ValueError("the alarm depth must be below the sensor (less than mount_height_mm)")
         if self.node_id is not None and self.type != "node":
             raise ValueError("node_id applies to type: node only")
+        return self._wired_node()
+
+    def _wired_node(self) -> SensorConfig:
+        wired = self.node_sensors
+        if wired is None:
+            return self
+        if self.type != "node":
+            raise ValueError("node_sensors applies to type: node only")
+        unknown = sorted(set(wired) - set(NODE_SENSORS))
+        if unknown or len(set(wired)) != len(wired):
+            raise ValueError(
+                f"node_sensors: each of {', '.join(NODE_SENSORS)} at most once"
+                + (f", not {', '.join(unknown)}" if unknown else "")
+            )
+        if self.levels is not None and "maxbotix" not in wired:
+            raise ValueError("levels need a water-level sensor: add maxbotix to node_sensors")
         return self
 
     @field_validator("type")

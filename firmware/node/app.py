@@ -17,7 +17,7 @@ try:  # type names only: MicroPython has no typing and never evaluates annotatio
 except ImportError:
     pass
 
-FW_VERSION = "1.0.0"
+FW_VERSION = "1.1.0"
 TICK_MS = 50  # loop period: LED patterns and command latency; far below the watchdog timeout
 HEALTH_EVERY = 10  # readings intervals
 REBOOT_FLUSH_MS = 100  # let the reply leave the UART before the reset
@@ -57,6 +57,9 @@ class App:
         """Send `hello` and schedule the first readings one interval from now."""
         now = self.clock.ticks_ms()
         self._next = self.clock.ticks_add(now, self.interval_s * 1000)
+        # A lone 0x00 first: what the board printed at boot (ROM banner, "soft reboot") ends here as
+        # one bad frame for the gateway, instead of swallowing the hello that follows.
+        self.board.link.write(b"\x00")
         self.send(
             protocol.HELLO,
             {
@@ -135,6 +138,14 @@ class App:
         self.interval_s = seconds
         self._next = self.clock.ticks_add(now, seconds * 1000)
 
+    def save_interval(self, seconds: int) -> "str | None":
+        """Keep the interval over restarts (the board writes its config); None, or why not."""
+        if self.config_error:
+            return "the node runs safe defaults (flash it again)"
+        if self.board.save_interval is None:
+            return "this board has no config file"
+        return self.board.save_interval(seconds)
+
     def sensor(self, name: str) -> "Any":  # Any: sleep/wake exist on the particulate adapters only
         """The adapter called `name`, or None."""
         for sensor in self.sensors:
@@ -162,6 +173,7 @@ class App:
                 continue
             reply = commands.handle(self, cmd, args, now)
             reply["cmd_id"] = cmd_id
+            reply["node"] = self.cfg.node  # who answered: a gateway may not have heard it yet
             self.send(protocol.REPLY, reply)
             if self.reboot_requested and self.board.reset is not None:
                 self.clock.sleep_ms(REBOOT_FLUSH_MS)

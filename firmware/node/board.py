@@ -65,7 +65,8 @@ class Board:
     """The hardware around the logic.
 
     link: read() -> bytes | None (non-blocking), write(bytes); clock: see node.clock.Clock;
-    wdt: feed(); led: value(0|1) or None; reset: called to reboot; mem_free: () -> int.
+    wdt: feed(); led: value(0|1) or None; reset: called to reboot; mem_free: () -> int;
+    save_interval: (seconds) -> None or why the config file could not keep it.
     """
 
     def __init__(  # noqa: PLR0913 - a plain record of the board's parts, passed by keyword
@@ -79,6 +80,7 @@ class Board:
         reset: "Callable[[], None] | None" = None,
         reset_cause: str = "unknown",
         mem_free: "Callable[[], int] | None" = None,
+        save_interval: "Callable[[int], str | None] | None" = None,
     ) -> None:
         self.name = name
         self.link = link
@@ -88,3 +90,4 @@ class Board:
         self.reset = reset
         self.reset_cause = reset_cause
         self.mem_free = mem_free
+        self.save_interval = save_interval

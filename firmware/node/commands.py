@@ -19,12 +19,22 @@ def _refuse(detail: str) -> "dict[str, Any]":
 
 
 def set_interval(app: "App", args: "dict[str, Any]", now: int) -> "dict[str, Any]":
-    """Change the readings interval; the next readings come one new interval from now."""
-    seconds = args.get("seconds")
+    """Change the readings interval; the next readings come one new interval from now.
+
+    With persist: true it is also written to /config.json, so it outlives a restart."""
+    seconds, persist = args.get("seconds"), args.get("persist", False)
     if type(seconds) is not int or not INTERVALS[0] <= seconds <= INTERVALS[1]:
         return _refuse("seconds: an integer %d..%d" % INTERVALS)
+    if type(persist) is not bool:
+        return _refuse("persist: true or false")
     app.set_interval(seconds, now)
-    return {"ok": True, "detail": "interval %d s" % app.interval_s}
+    if not persist:
+        return {"ok": True, "detail": "interval %d s" % app.interval_s}
+    why = app.save_interval(seconds)
+    if why:
+        detail = "interval %d s until the next restart; not saved: %s" % (seconds, why)
+        return {"ok": True, "detail": detail, "saved": False}
+    return {"ok": True, "detail": "interval %d s, saved" % seconds, "saved": True}
 
 
 def identify(app: "App", args: "dict[str, Any]", now: int) -> "dict[str, Any]":

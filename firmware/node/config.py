@@ -6,6 +6,7 @@ Error messages show key paths and numbers only, never strings, so a secret can n
 """
 
 import json
+import os
 
 try:
     from typing import Any
@@ -68,6 +69,33 @@ def load(path: str, default_id: str) -> "tuple[Config, str | None]":
     except ValueError:
         return Config(default_id), "%s: not valid JSON; booted safe defaults" % path
     return parse(obj, default_id, path)
+
+
+def save_interval(path: str, seconds: int) -> "str | None":
+    """Write a new interval_s into the config file, so it outlives a restart; None, or why not.
+
+    The new file is written beside the old one and renamed over it: a reset half-way leaves the
+    old config (or, where rename cannot replace, none: safe defaults), never half a file."""
+    try:
+        with open(path) as f:
+            obj = json.loads(f.read())
+    except (OSError, ValueError):
+        return "%s unreadable" % path
+    if type(obj) is not dict:
+        return "%s is not an object" % path
+    obj["interval_s"] = seconds
+    new = path + ".new"
+    try:
+        with open(new, "w") as f:
+            f.write(json.dumps(obj))
+        try:
+            os.rename(new, path)
+        except OSError:  # a file system whose rename does not replace (FAT)
+            os.remove(path)
+            os.rename(new, path)
+    except OSError as e:
+        return "cannot write %s (%s)" % (path, e)
+    return None
 
 
 def parse(obj: object, default_id: str, name: str = "config.json") -> "tuple[Config, str | None]":

@@ -84,10 +84,11 @@ def _str(body: Mapping[str, JsonValue], key: str) -> str | None:
 
 
 def _check_interval(args: Mapping[str, JsonValue]) -> None:
-    seconds = args.get("seconds")
+    seconds, persist = args.get("seconds"), args.get("persist", False)
     low, high = INTERVAL_RANGE_S
-    if set(args) != {"seconds"} or not isinstance(seconds, int) or isinstance(seconds, bool):
-        raise ValueError("set_interval takes {'seconds': int}")
+    well_formed = {"seconds"} <= set(args) <= {"seconds", "persist"} and isinstance(persist, bool)
+    if not well_formed or not isinstance(seconds, int) or isinstance(seconds, bool):
+        raise ValueError("set_interval takes {'seconds': int, 'persist': bool (optional)}")
     if not low <= seconds <= high:
         raise ValueError(f"set_interval: seconds must be {low}..{high}, got {seconds}")
 
@@ -111,6 +112,7 @@ COMMANDS: Mapping[str, Callable[[Mapping[str, JsonValue]], None]] = MappingProxy
         "sleep": _check_sensor,
         "wake": _check_sensor,
         "reboot": _check_none,
+        "health": _check_none,
     }
 )
 

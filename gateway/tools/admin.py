@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from gateway.config import GatewayConfig, load_config
-from gateway.privacy.policy import Grant, Policy
-from gateway.sources.protocols.registry import get_protocol
+from gateway.privacy.policy import Policy
 from gateway.tools.acl import emqx_acl, mosquitto_acl
 from gateway.tools.pki import create_ca, identity_gateway, make_key_and_csr, sign_csr
+from gateway.tools.register import register_entry
 from gateway.yamlfile import ConfigError
 
 LOCAL_CA = "edge-local-ca"
@@ -104,60 +104,6 @@ def broker_acl(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-
-
-def _flow(grant: Grant) -> dict[str, Any]:
-    location = {"none": "none", "zone": "zone name only", "exact": "exact coordinates"}.get(
-        grant.location, f"{grant.grid_m:g} m grid cell"
-    )
-    flow: dict[str, Any] = {
-        "event_types": grant.events,
-        "fields": grant.fields,
-        "envelope": grant.include,
-        "time_resolution_s": grant.time_round_s,
-        "location_resolution": location,
-        "rounding": grant.round,
-    }
-    if grant.aggregate is not None:
-        flow["aggregated"] = {"window_s": grant.aggregate.window_s, "min_count": grant.aggregate.min_count}
-    return flow
-
-
-def register_entry(config: GatewayConfig, policy: Policy, policy_version: str) -> dict[str, Any]:
-    """The device's entry for a municipal sensor register / GDPR art. 30 record of processing."""
-    here = config.location
-    return {
-        "register_version": 1,
-        "device": {"site": config.site, "gateway": config.gateway, "zone": here.zone},
-        "measures": [
-            {
-                "id": s.id,
-                "type": s.type,
-                "quantities": list(get_protocol(s.type).value_keys),
-                "zone": (s.location or here).zone,
-            }
-            for s in config.sensors
-        ],
-        "processing": {
-            "where": "on the device only; raw readings, images and video never leave it",
-            "detectors": [
-                "air quality: EEA EAQI bands, CO2 ventilation levels, sensor faults, hourly summaries"
-            ],
-            "models": ["pm_humidity (humidity correction of PM2.5), see models/air_quality/MODEL_CARD.md"],
-        },
-        "policy_version": policy_version,
-        "recipients": [
-            {
-                "actor": name,
-                "purpose": actor.purpose,
-                "legal_basis": actor.legal_basis,
-                "retention_days": actor.retention_days,
-                "receives": [_flow(g) for g in actor.grants],
-            }
-            for name, actor in policy.actors.items()
-        ],
-        "device_retention": "events are kept on the device only until the broker acknowledges them",
-    }
 
 
 def register(

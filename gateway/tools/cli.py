@@ -15,7 +15,9 @@ from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.stopping import stop_on_signals
 from gateway.tools.admin import add_commands
 from gateway.tools.commissioning import app as commissioning_app
+from gateway.tools.doctor import doctor
 from gateway.tools.flash import flash
+from gateway.tools.node import app as node_app
 from gateway.tools.options import add_version_option
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -154,6 +156,8 @@ def watch(
 add_commands(app)
 app.command("flash")(flash)
 app.add_typer(commissioning_app, name="commissioning")
+app.add_typer(node_app, name="node")
+app.command()(doctor)
 
 if __name__ == "__main__":
     app()

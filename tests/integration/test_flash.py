@@ -84,6 +84,27 @@ def test_flash_end_to_end(board: Board) -> None:
     assert (ident["node"], ident["uid"], ident["board"]) == ("node-0042", board.uid.hex(), "esp32")
 
 
+def test_flash_with_pins_interval_and_duty_cycle(board: Board) -> None:
+    """Moved pins, a 30 s interval and a 25 % fan duty cycle land in /config.json; the node boots
+    it without a config error and its sensors answer on the moved pins."""
+    code, output = cli(
+        "--port", str(board.path), "--board", "esp32", "--node-id", "node-0043",
+        "--sensors", "pms5003,bme280", "--interval", "30", "--pin", "bme280.sda=25",
+        "--pin", "bme280.scl=26", "--pin", "pms5003.rx=4", "--duty-cycle", "0.25",
+    )  # fmt: skip
+    assert code == 0, output
+    config = json.loads((board.fs.root / "config.json").read_text())
+    assert config["interval_s"] == 30
+    assert config["sensors"]["bme280"] == {"i2c": 0, "scl": 26, "sda": 25, "addr": 118}
+    assert config["sensors"]["pms5003"] == {"uart": 1, "tx": 17, "rx": 4}
+    assert config["duty"] == {"pms5003": {"on_s": 30, "every_s": 120}}
+    rows = [line for line in output.splitlines() if line.startswith("│")]
+    assert len(rows) == 2 and all("ok" in row for row in rows), output
+    assert "config error" not in output
+    snippet = f"{{id: node-0043, type: node, port: {board.path}, node_id: node-0043, node_sensors: [pms5003, bme280]}}"
+    assert snippet in output
+
+
 def read_packets(
     port: serial.Serial, link: NodeLink, until: Callable[[NodeSample | Info, list[Event]], bool]
 ) -> tuple[list[NodeSample | Info], list[Event]]:
@@ -202,6 +223,8 @@ def test_wrong_board_kind_is_refused(board: Board) -> None:
         (FlashOptions("/dev/null", "esp32", "Node 1"), "--node-id must be 1-32 characters"),
         (FlashOptions("/dev/null", "esp32", "node-1", ("co2",)), "unknown sensor(s) co2"),
         (FlashOptions("/dev/null", "esp32", "node-1", ("pms5003", "sds011")), "choose one"),
+        (FlashOptions("/dev/null", "esp32", "node-1", ("rain",), pins=("rain=2", "led=2")), "pin 2 is given"),
+        (FlashOptions("/dev/null", "esp32", "node-1", interval_s=1), "--interval is 5..3600"),
     ],
 )
 def test_bad_options_are_named(options: FlashOptions, message: str) -> None:

@@ -61,6 +61,18 @@ VALUE_KEYS = (
     "rain_rate_mm_h",
 )
 
+# What each sensor a node can carry reports (firmware/README.md "readings"; the names `flash --sensors`
+# and the node's `hello` use): what a node measures is the union over the sensors wired to it.
+NODE_SENSORS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "pms5003": ("pm1", "pm25", "pm10"),
+        "sds011": ("pm25", "pm10"),
+        "bme280": ("temperature", "humidity", "pressure"),
+        "maxbotix": ("distance_mm",),
+        "rain": ("rain_mm", "rain_rate_mm_h"),
+    }
+)
+
 InfoKind = Literal["hello", "health", "reply"]
 
 
@@ -337,6 +349,7 @@ PROTOCOL = SensorProtocol(
 )
 
 __all__ = [
+    "NODE_SENSORS",
     "PROTOCOL",
     "HealthBody",
     "HelloBody",

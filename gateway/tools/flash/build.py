@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.tools.flash.job import BOARDS, SOURCE_FILES, WIRING, BoardFile, FlashError, FlashOptions
+from gateway.tools.flash.wiring import duty, wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +93,12 @@ def compile_sources(sources: list[_Source], options: FlashOptions) -> list[Board
 
 
 def node_config(options: FlashOptions) -> dict[str, Any]:
-    """The node's /config.json (PROTOCOL.md "Node config"), with the board's default wiring."""
-    wiring = WIRING[options.board]
-    return {
-        "node": options.node_id,
-        "interval_s": options.interval_s,
-        "sensors": {name: dict(wiring[name]) for name in options.sensors},
-    }
+    """The node's /config.json (PROTOCOL.md "Node config"): the board's default wiring, `--pin` moves,
+    the interval and the particulate fan's duty cycle."""
+    config: dict[str, Any] = {"node": options.node_id, "interval_s": options.interval_s}
+    config |= wire(WIRING[options.board], options.sensors, options.pins)
+    cycle = duty(options.duty_cycle, options.sensors)
+    return config | ({"duty": cycle} if cycle else {})
 
 
 def identity(options: FlashOptions, uid: str) -> dict[str, Any]:

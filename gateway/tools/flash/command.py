@@ -24,7 +24,7 @@ def run_flash(options: FlashOptions, console: Console) -> FlashReport:
     """The whole job; FlashError (with a hint) for anything a technician has to fix."""
     options.check()
     check_port(options)  # before compiling: a wrong port should not cost a technician any wait
-    report = FlashReport(options.port, options.board, options.node_id)
+    report = FlashReport(options.port, options.board, options.node_id, options.sensors)
     files = compile_sources(firmware_sources(options.firmware), options)
     console.print(f"compiled {len(files)} files from {options.firmware}")
     with connect(options) as transport:
@@ -37,7 +37,7 @@ def run_flash(options: FlashOptions, console: Console) -> FlashReport:
         copy_files(transport, files, console)
         report.verified = verify(transport, files)
         self_test(transport, options, report)
-        restart(transport)
+        restart(transport, report)
     return report
 
 
@@ -60,6 +60,20 @@ def print_report(report: FlashReport, console: Console) -> None:
         console.print("no sensors configured")
     if report.self_test_note:
         console.print(f"[yellow]{report.self_test_note}[/]")
+    if report.hello:
+        console.print(
+            f"running: firmware {report.hello.get('fw')}, node {report.hello.get('node')}", markup=False
+        )
+    console.print("\nthe node in the gateway's config (sensors:), with an id of your choice:")
+    wired = ", ".join(report.sensors)
+    console.print(
+        f"  - {{id: {report.node_id}, type: node, port: {report.port}, node_id: {report.node_id}, "
+        f"node_sensors: [{wired}]}}"
+        + ("   # and mount_height_mm, levels" if "maxbotix" in report.sensors else ""),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def main(options: FlashOptions, console: Console) -> int:
@@ -82,7 +96,7 @@ def _sensor_list(values: list[str] | None) -> tuple[str, ...]:
     return tuple(s.strip() for v in values or [] for s in v.split(",") if s.strip())
 
 
-def flash(
+def flash(  # noqa: PLR0913, PLR0917 - typer: each command-line option is a parameter
     port: Annotated[str, typer.Option(help="Serial port of the board, e.g. /dev/ttyUSB0 or /dev/ttyACM0")],
     board: Annotated[str, typer.Option(help="esp32 or rp2")],
     node_id: Annotated[str, typer.Option("--node-id", help="The node's id: 1-32 characters a-z 0-9 - _")],
@@ -94,9 +108,30 @@ def flash(
         ),
     ] = None,
     firmware: Annotated[Path, typer.Option(help="Firmware source tree")] = FIRMWARE_DIR,
+    interval: Annotated[int, typer.Option(help="Seconds between readings (5-3600)")] = 60,
+    pin: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME=N",
+            help="Move off the board's default wiring (repeat): pms5003.tx=25, bme280.sda=21, rain=27, led=2",
+        ),
+    ] = None,
+    duty_cycle: Annotated[
+        float | None,
+        typer.Option(help="Fraction of time a particulate sensor's fan runs, e.g. 0.1: 30 s on every 300 s"),
+    ] = None,
 ) -> None:
     """Compile and copy the node firmware to a board, verify it by sha256 on the board, self-test it."""
-    options = FlashOptions(port, board, node_id, _sensor_list(sensors), firmware)
+    options = FlashOptions(
+        port,
+        board,
+        node_id,
+        _sensor_list(sensors),
+        firmware,
+        interval_s=interval,
+        pins=tuple(pin or ()),
+        duty_cycle=duty_cycle,
+    )
     code = main(options, Console())
     if code:
         raise typer.Exit(code)

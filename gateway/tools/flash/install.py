@@ -1,11 +1,13 @@
 """Putting files on the board and checking them there: copy, sha256 verify, self-test, restart."""
 
 import json
+import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
+from gateway.sources.protocols.node import Info, NodeDecoder
 from gateway.tools.flash.job import (
     CHUNK,
     SOURCE_FILES,
@@ -16,6 +18,8 @@ from gateway.tools.flash.job import (
     VerifyFailed,
 )
 from gateway.tools.flash.link import Transport, evaluate, transport_errors
+
+HELLO_S = 10.0  # a board boots its firmware in 1-2 s; MicroPython's own start-up can take longer
 
 
 def _given(**values: object) -> str:
@@ -153,7 +157,22 @@ def self_test(transport: Transport, options: FlashOptions, report: FlashReport) 
         report.self_test_note = f"the node reports a config error: {result['config_error']}"
 
 
-def restart(transport: Transport) -> None:
-    """Leave the raw REPL and soft-reset: the board boots into the new firmware (main.py)."""
+def restart(transport: Transport, report: FlashReport, wait_s: float = HELLO_S) -> None:
+    """Leave the raw REPL and soft-reset into the new firmware (main.py); wait for its `hello`, so
+    the node is running when the technician's next command reaches it."""
     transport.exit_raw_repl()
     transport.serial.write(b"\x04")
+    decoder = NodeDecoder()
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        waiting = transport.serial.inWaiting()
+        if not waiting:
+            time.sleep(0.01)
+            continue
+        for item in decoder.feed(transport.serial.read(waiting)):
+            if isinstance(item, Info) and item.kind == "hello":
+                report.hello = dict(item.body)
+                return
+    report.self_test_note += (
+        f"{'; ' if report.self_test_note else ''}no hello from the firmware within {wait_s:g} s"
+    )

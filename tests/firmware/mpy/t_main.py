@@ -84,7 +84,7 @@ def test_self_test_prints_one_json_line():
         del main.print
     eq(
         json.loads(lines[0]),
-        {"node": "node-0042", "fw": "1.0.0", "config_error": None, "sensors": {"bme280": "ok"}},
+        {"node": "node-0042", "fw": "1.1.0", "config_error": None, "sensors": {"bme280": "ok"}},
     )
 
 

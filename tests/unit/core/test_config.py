@@ -124,7 +124,13 @@ def test_register_entry_names_purposes_and_resolutions(tmp_path: Path) -> None:
     assert entry["device"] == {"site": "zoetermeer-centrum", "gateway": "gw-0001", "zone": "centrum"}
     assert entry["measures"][0]["quantities"] == ["pm25", "pm10"]
     actors = {r["actor"]: r for r in entry["recipients"]}
-    assert set(actors) == {"gemeente", "politie", "brandweer", "ambulance", "rijkswaterstaat", "bewoners"}
+    assert set(actors) == {"gemeente", "bewoners"}  # one PM sensor: nothing for police, fire, water
+    assert set(entry["policy_actors_receiving_nothing_from_this_device"]) == {
+        "politie",
+        "brandweer",
+        "ambulance",
+        "rijkswaterstaat",
+    }
     assert all(r["purpose"] and r["legal_basis"] for r in actors.values())
     assert actors["bewoners"]["receives"][0]["aggregated"] == {"window_s": 3600.0, "min_count": 1}
     assert "never leave" in entry["processing"]["where"]

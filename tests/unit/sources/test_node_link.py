@@ -148,7 +148,9 @@ def decode_command(wire: bytes) -> tuple[int, int, dict[str, Any]]:
     [
         ("set_interval", {"seconds": 5}),
         ("set_interval", {"seconds": 3600}),
+        ("set_interval", {"seconds": 300, "persist": True}),
         ("identify", None),
+        ("health", None),
         ("self_test", {}),
         ("sleep", {"sensor": "pms5003"}),
         ("wake", {"sensor": "pms5003"}),
@@ -174,6 +176,8 @@ def test_commands_encode_with_ids_and_seq(cmd: str, args: dict[str, JsonValue] |
         ("set_interval", {"seconds": 3601}, "5..3600"),
         ("set_interval", {"seconds": True}, "int"),
         ("set_interval", {"seconds": 60, "x": 1}, "int"),
+        ("set_interval", {"seconds": 60, "persist": 1}, "persist"),
+        ("set_interval", {"persist": True}, "int"),
         ("sleep", {}, "sensor"),
         ("identify", {"seconds": 3}, "no arguments"),
     ],
