@@ -2,7 +2,7 @@
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:/usr/sbin:$(PATH)
 
-.PHONY: run test lint models bench eval fuzz setup clean check-pi
+.PHONY: run test lint models bench eval fuzz fleet setup clean check-pi
 
 setup:
 	@.ci/setup.sh
@@ -46,6 +46,12 @@ bench: setup
 FUZZ_SECONDS ?= 60
 fuzz: setup
 	$(VENV)/python -m tests.fuzz --seconds $(FUZZ_SECONDS) --out run/fuzz $(ARGS)
+
+# Many gateways on one broker (mutual TLS, generated ACL): connect time, messages/s held, latency,
+# broker CPU and memory, what breaks first. Table on stdout, figures in run/fleet/fleet.json; docs/fleet.md.
+FLEET ?= 50,200,500
+fleet: setup
+	$(VENV)/python -m tests.fleet --gateways $(FLEET) $(ARGS)
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache .hypothesis run firmware/node_modules

@@ -59,14 +59,16 @@ def issue(ca: Ca, directory: Path, identity: str, server: bool = False) -> Crede
 class SecureMosquitto(Mosquitto):
     """A private Mosquitto whose only listener is mutual TLS with `acl` as its acl_file."""
 
-    def __init__(self, workdir: Path, ca: Ca, acl: str) -> None:
+    def __init__(self, workdir: Path, ca: Ca, acl: str, log_types: tuple[str, ...] = ("all",)) -> None:
+        """`log_types`: what the log keeps (every packet by default; a load test keeps less)."""
         super().__init__(workdir)
         server = issue(ca, workdir / "pki", "localhost", server=True)
         (workdir / "acl").write_text(acl)
         user = pwd.getpwuid(os.getuid()).pw_name
+        logged = "".join(f"log_type {kind}\n" for kind in log_types)
         self.conf.write_text(
             f"user {user}\npersistence false\nallow_anonymous false\nacl_file {workdir / 'acl'}\n"
-            f"log_dest file {workdir / 'mosquitto.log'}\nlog_type all\n"
+            f"log_dest file {workdir / 'mosquitto.log'}\n{logged}"
             f"listener {self.port} 127.0.0.1\ncafile {ca.cert}\ncertfile {server.cert}\n"
             f"keyfile {server.key}\nrequire_certificate true\nuse_identity_as_username true\n"
         )

@@ -10,6 +10,12 @@ The broker authenticates every client by its certificate and uses the certificat
 |                       | of *its own* events), `<prefix>/v1/<site>/<gw>/status`,                |
 |                       | `.../sources/#`, `.../replies/#`; read `.../commands/#`                |
 | `operator.<name>`     | read `<prefix>/v1/#`; write `<prefix>/v1/+/+/commands/#`               |
+| `bridge.<district>`   | at the central broker, what each of its district's gateways may (the   |
+|                       | same five rules per gateway), and write `<prefix>/v1/_bridge/<district>/state` |
+
+Everything else is denied: actors publish nothing, gateways cannot write another site's or gateway's
+topics nor read any actor's, nobody but an operator sends commands. Actor names and site names share
+the topic level after `v1`, so an actor may not be named like a site (ValueError).
 
 An actor whose policy entry turns Home Assistant discovery on also reads each gateway's
 `<prefix>/v1/<site>/<gw>/status` (its entities' availability), and each gateway may write the
@@ -17,9 +23,11 @@ retained configs of its own entities in that actor's namespace,
 `<prefix>/v1/<actor>/<discovery_prefix>/+/<site>__<gw>/+/config` (two gateways whose node ids
 `<site>__<gw>` are equal are refused: ValueError).
 
-Everything else is denied: actors publish nothing, gateways cannot write another site's or gateway's
-topics nor read any actor's, nobody but an operator sends commands. Actor names and site names share
-the topic level after `v1`, so an actor may not be named like a site (ValueError).
+A city that outgrows one broker runs a Mosquitto per district whose bridge carries its gateways'
+topics to a central broker (docs/fleet.md): the district broker's ACL is this one for its own
+gateways; the central broker's names the bridge instead, with exactly its gateways' rules, so a
+district broker cannot speak for another district's gateways. `_bridge` cannot be a site or an actor
+(not a slug), so the bridge's notification topic clashes with nothing.
 
 Mosquitto (`mosquitto_acl`), per listener::
 
@@ -47,10 +55,16 @@ The generated `acl.conf` ends with `{deny, all}.` in place of EMQX's shipped `{a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
-from gateway.tools.pki import check_name, identity_actor, identity_gateway, identity_operator
+from gateway.tools.pki import (
+    check_name,
+    identity_actor,
+    identity_bridge,
+    identity_gateway,
+    identity_operator,
+)
 from gateway.topics import API_VERSION, Topics
 
 
@@ -70,6 +84,14 @@ class Grant:
     topic: str
 
 
+@dataclass(frozen=True)
+class AclOptions:
+    """What only some sites use: Home Assistant discovery per actor, district bridges."""
+
+    discovery: Mapping[str, str] = field(default_factory=dict)  # actor -> its HA discovery prefix
+    bridges: Mapping[str, Iterable[tuple[str, str]]] = field(default_factory=dict)  # district -> gateways
+
+
 @dataclass(frozen=True, slots=True)
 class Principals:
     """Validated, de-duplicated and sorted names the rules are generated for."""
@@ -79,6 +101,7 @@ class Principals:
     gateways: tuple[tuple[str, str], ...]
     operators: tuple[str, ...]
     discovery: tuple[tuple[str, str], ...] = ()  # (actor, Home Assistant discovery prefix)
+    bridges: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # (district, its gateways)
 
     @classmethod
     def of(
@@ -87,29 +110,59 @@ class Principals:
         actors: Iterable[str],
         gateways: Iterable[tuple[str, str]],
         operators: Iterable[str],
-        discovery: Mapping[str, str],
+        options: AclOptions,
     ) -> Principals:
-        """Validate every name (ValueError); reject an actor named like a site, and equal node ids."""
+        """Validate every name (ValueError); reject an actor named like a site, a gateway reached twice,
+        and equal Home Assistant node ids."""
         check_name("prefix", prefix)
         actor_set = {check_name("actor", a) for a in actors}
-        gateway_set = {(check_name("site", s), check_name("gateway", g)) for s, g in gateways}
-        clash = actor_set & {site for site, _ in gateway_set}
+        gateway_set = _gateways(gateways)
+        behind = {check_name("district", d): _gateways(gws) for d, gws in options.bridges.items()}
+        reached = [gateway_set, *behind.values()]
+        twice = {gw for i, one in enumerate(reached) for other in reached[i + 1 :] for gw in one & other}
+        if twice:
+            raise ValueError(f"a gateway is reached directly and by a bridge, or by two: {sorted(twice)}")
+        clash = actor_set & {site for group in reached for site, _ in group}
         if clash:
             raise ValueError(
                 f"actor and site names share the topic level after {prefix}/{API_VERSION}/: "
                 f"{', '.join(sorted(clash))} is both"
             )
         operator_set = {check_name("operator", o) for o in operators}
-        node_ids = [Topics(prefix, site, gw).node_id for site, gw in gateway_set]
+        discovery = options.discovery
+        node_ids = [Topics(prefix, site, gw).node_id for group in reached for site, gw in group]
         if discovery and len(set(node_ids)) < len(node_ids):
             raise ValueError(f"two gateways share a Home Assistant node id: {sorted(node_ids)}")
         unknown = set(discovery) - actor_set
         if unknown:
             raise ValueError(f"discovery for actors without a policy entry: {', '.join(sorted(unknown))}")
-        ha = tuple(sorted((a, check_name("discovery prefix", d)) for a, d in discovery.items()))
         return cls(
-            prefix, tuple(sorted(actor_set)), tuple(sorted(gateway_set)), tuple(sorted(operator_set)), ha
+            prefix,
+            tuple(sorted(actor_set)),
+            tuple(sorted(gateway_set)),
+            tuple(sorted(operator_set)),
+            tuple(sorted((a, check_name("discovery prefix", d)) for a, d in discovery.items())),
+            tuple((d, tuple(sorted(behind[d]))) for d in sorted(behind)),
         )
+
+
+def _gateways(gateways: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    return {(check_name("site", s), check_name("gateway", g)) for s, g in gateways}
+
+
+def _gateway_rules(who: Principals, identity: str, site: str, gw: str) -> list[Grant]:
+    """What one gateway's traffic may do, granted to `identity` (the gateway, or its district's bridge)."""
+    root = f"{who.prefix}/{API_VERSION}"
+    base = f"{root}/{site}/{gw}"
+    node = Topics(who.prefix, site, gw).node_id
+    # `+` is any actor: the gateway publishes every actor's projection, but only of its own events.
+    return [
+        Grant(identity, Access.WRITE, f"{root}/+/{site}/{gw}/events/#"),
+        Grant(identity, Access.WRITE, f"{base}/status"),
+        Grant(identity, Access.WRITE, f"{base}/sources/#"),
+        Grant(identity, Access.WRITE, f"{base}/replies/#"),
+        Grant(identity, Access.READ, f"{base}/commands/#"),
+    ] + [Grant(identity, Access.WRITE, f"{root}/{a}/{d}/+/{node}/+/config") for a, d in who.discovery]
 
 
 def grants(
@@ -117,31 +170,28 @@ def grants(
     actors: Iterable[str],
     gateways: Iterable[tuple[str, str]],
     operators: Iterable[str] = (),
-    discovery: Mapping[str, str] | None = None,
+    options: AclOptions | None = None,
 ) -> list[Grant]:
-    """Every grant for these actors, gateways (site, gateway) and operators, in a stable order.
+    """Every grant for these actors, gateways (site, gateway), operators and district bridges (district ->
+    the gateways behind it), in a stable order.
 
-    `discovery`: actor -> Home Assistant discovery prefix, for the actors whose policy turns it on."""
-    who = Principals.of(prefix, actors, gateways, operators, discovery or {})
+    `options`: Home Assistant discovery and district bridges, when a site uses them."""
+    who = Principals.of(prefix, actors, gateways, operators, options or AclOptions())
     root = f"{who.prefix}/{API_VERSION}"
     out = [Grant(identity_actor(a), Access.READ, f"{root}/{a}/#") for a in who.actors]
+    every_gateway = [*who.gateways, *(gw for _, behind in who.bridges for gw in behind)]
     out += [
         Grant(identity_actor(a), Access.READ, f"{root}/{site}/{gw}/status")
         for a, _ in who.discovery
-        for site, gw in who.gateways
+        for site, gw in every_gateway
     ]
     for site, gw in who.gateways:
-        me, base = identity_gateway(site, gw), f"{root}/{site}/{gw}"
-        # `+` is any actor: the gateway publishes every actor's projection, but only of its own events.
-        out += [
-            Grant(me, Access.WRITE, f"{root}/+/{site}/{gw}/events/#"),
-            Grant(me, Access.WRITE, f"{base}/status"),
-            Grant(me, Access.WRITE, f"{base}/sources/#"),
-            Grant(me, Access.WRITE, f"{base}/replies/#"),
-            Grant(me, Access.READ, f"{base}/commands/#"),
-        ]
-        node = Topics(who.prefix, site, gw).node_id
-        out += [Grant(me, Access.WRITE, f"{root}/{a}/{d}/+/{node}/+/config") for a, d in who.discovery]
+        out += _gateway_rules(who, identity_gateway(site, gw), site, gw)
+    for district, behind in who.bridges:
+        me = identity_bridge(district)
+        out.append(Grant(me, Access.WRITE, f"{root}/_bridge/{district}/state"))
+        for site, gw in behind:
+            out += _gateway_rules(who, me, site, gw)
     for name in who.operators:
         me = identity_operator(name)
         out += [Grant(me, Access.READ, f"{root}/#"), Grant(me, Access.WRITE, f"{root}/+/+/commands/#")]
@@ -160,7 +210,7 @@ def mosquitto_acl(
     actors: Iterable[str],
     gateways: Iterable[tuple[str, str]],
     operators: Iterable[str] = (),
-    discovery: Mapping[str, str] | None = None,
+    options: AclOptions | None = None,
 ) -> str:
     """A Mosquitto `acl_file` (usernames are certificate CNs; whatever is not granted is denied)."""
     lines = [
@@ -168,7 +218,7 @@ def mosquitto_acl(
         "# Usernames are client-certificate CNs (use_identity_as_username true); anything not granted",
         "# below is denied. No rule precedes the first `user` line, so anonymous clients get nothing.",
     ]
-    for identity, rules in _by_identity(grants(prefix, actors, gateways, operators, discovery)).items():
+    for identity, rules in _by_identity(grants(prefix, actors, gateways, operators, options)).items():
         lines += ["", f"user {identity}"]
         lines += [f"topic {rule.access.value} {rule.topic}" for rule in rules]
     return "\n".join(lines) + "\n"
@@ -179,7 +229,7 @@ def emqx_acl(
     actors: Iterable[str],
     gateways: Iterable[tuple[str, str]],
     operators: Iterable[str] = (),
-    discovery: Mapping[str, str] | None = None,
+    options: AclOptions | None = None,
 ) -> str:
     """The same rules as an EMQX 5 file-authorizer `acl.conf` (Erlang terms), ending in `{deny, all}.`."""
     action = {Access.READ: "subscribe", Access.WRITE: "publish"}
@@ -187,7 +237,7 @@ def emqx_acl(
         "%% Generated by gateway.tools.acl from the policy: do not edit, regenerate.",
         "%% Usernames are client-certificate CNs (mqtt.peer_cert_as_username = cn).",
     ]
-    for identity, rules in _by_identity(grants(prefix, actors, gateways, operators, discovery)).items():
+    for identity, rules in _by_identity(grants(prefix, actors, gateways, operators, options)).items():
         for access in Access:
             topics = ", ".join(f'"{r.topic}"' for r in rules if r.access is access)
             if topics:

@@ -10,7 +10,7 @@ import typer
 
 from gateway.config import GatewayConfig, load_config
 from gateway.privacy.policy import Policy
-from gateway.tools.acl import emqx_acl, mosquitto_acl
+from gateway.tools.acl import AclOptions, emqx_acl, mosquitto_acl
 from gateway.tools.pki import create_ca, identity_gateway, make_key_and_csr, sign_csr
 from gateway.tools.register import register_entry
 from gateway.yamlfile import ConfigError
@@ -74,33 +74,66 @@ def provision(
     typer.echo(f"\nmqtt:\n  tls: {{ca: {ca_cert}, cert: {cert}, key: {key}}}")
 
 
+def _districts_or_exit(specs: list[str]) -> dict[str, list[Path]]:
+    """`NAME:FILE` options -> {district: [config files]}."""
+    out: dict[str, list[Path]] = {}
+    for spec in specs:
+        name, sep, path = spec.partition(":")
+        if not sep or not name or not path:
+            typer.echo(f"error: --district {spec!r}: expected NAME:FILE", err=True)
+            raise typer.Exit(1)
+        out.setdefault(name, []).append(Path(path))
+    return out
+
+
 def broker_acl(
     configs: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Option("--config", "-c", metavar="FILE", help="Config of each gateway on the broker; repeat"),
-    ],
+    ] = None,
     operator: Annotated[
         list[str] | None,
         typer.Option(metavar="NAME", help="Operator name (certificate CN operator.<name>); repeat"),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="mosquitto or emqx")] = "mosquitto",
+    district: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME:FILE",
+            help="Central broker: a gateway reached through district NAME's bridge (bridge.<NAME>); repeat",
+        ),
+    ] = None,
 ) -> None:
     """Print the broker ACL for these gateways and their policy's actors (read only your own, write only yours)."""
-    loaded = [_config_or_exit(p) for p in configs]
-    prefixes = {c.mqtt.prefix for c in loaded}
+    bridged = {
+        name: [_config_or_exit(p) for p in paths]
+        for name, paths in _districts_or_exit(district or []).items()
+    }
+    loaded = [_config_or_exit(p) for p in configs or []]
+    every = loaded + [c for group in bridged.values() for c in group]
+    prefixes = {c.mqtt.prefix for c in every}
     if len(prefixes) != 1:
-        typer.echo(f"error: the gateways use different topic prefixes: {sorted(prefixes)}", err=True)
+        why = (
+            "no --config or --district given"
+            if not every
+            else f"different topic prefixes: {sorted(prefixes)}"
+        )
+        typer.echo(f"error: {why}", err=True)
         raise typer.Exit(1)
-    policies = [_policy_or_exit(c)[0] for c in loaded]
+    policies = [_policy_or_exit(c)[0] for c in every]
     actors = sorted({a for policy in policies for a in policy.actors})
     discovery = {a: d for policy in policies for a, d in policy.discovery_prefixes().items()}
     gateways = [(c.site, c.gateway) for c in loaded]
+    bridges = {name: [(c.site, c.gateway) for c in group] for name, group in bridged.items()}
     render = {"mosquitto": mosquitto_acl, "emqx": emqx_acl}.get(fmt)
     if render is None:
         typer.echo("error: --format is mosquitto or emqx", err=True)
         raise typer.Exit(1)
     try:
-        typer.echo(render(prefixes.pop(), actors, gateways, operator or [], discovery), nl=False)
+        typer.echo(
+            render(prefixes.pop(), actors, gateways, operator or [], AclOptions(discovery, bridges)),
+            nl=False,
+        )
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

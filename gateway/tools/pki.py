@@ -9,6 +9,7 @@ Every MQTT client authenticates with a client certificate; the broker runs with
 | gateway   | `gw.<site>.<gateway>`       | `identity_gateway(site, gateway)`    |
 | actor     | `actor.<name>`              | `identity_actor(name)`               |
 | operator  | `operator.<name>`           | `identity_operator(name)`            |
+| bridge    | `bridge.<district>`         | `identity_bridge(district)`          |
 
 Each part is a slug `[a-z0-9][a-z0-9_-]*` (as in the gateway config): no `+`, `#`, `/`, `.`, quotes or
 whitespace, so an identity cannot smuggle an MQTT wildcard or a topic level into an ACL rule, and
@@ -38,7 +39,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
 MAX_CN = 64  # RFC 5280 ub-common-name
-IDENTITY = re.compile(r"gw\.[a-z0-9][a-z0-9_-]*\.[a-z0-9][a-z0-9_-]*|(actor|operator)\.[a-z0-9][a-z0-9_-]*")
+IDENTITY = re.compile(
+    r"gw\.[a-z0-9][a-z0-9_-]*\.[a-z0-9][a-z0-9_-]*|(actor|operator|bridge)\.[a-z0-9][a-z0-9_-]*"
+)
 # Certificates start slightly in the past so a device whose clock lags the CA's still accepts them.
 BACKDATE = dt.timedelta(minutes=5)
 
@@ -71,6 +74,11 @@ def identity_actor(name: str) -> str:
 def identity_operator(name: str) -> str:
     """The MQTT identity of an operator (reads everything, sends commands): `operator.<name>`."""
     return _identity(f"operator.{check_name('operator', name)}")
+
+
+def identity_bridge(district: str) -> str:
+    """The MQTT identity of a district broker's bridge to the central one: `bridge.<district>`."""
+    return _identity(f"bridge.{check_name('district', district)}")
 
 
 def is_identity(common_name: str) -> bool:
@@ -198,7 +206,7 @@ def _load_csr(csr_path: Path, server: bool) -> tuple[x509.CertificateSigningRequ
     if not server and not is_identity(cn):
         raise ValueError(
             f"{csr_path}: common name {cn!r} is not an identity (gw.<site>.<gateway>, actor.<name>, "
-            "operator.<name>)"
+            "operator.<name>, bridge.<district>)"
         )
     return csr, _check_cn(cn)
 

@@ -17,6 +17,7 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from gateway.tools.pki import (
     create_ca,
     identity_actor,
+    identity_bridge,
     identity_gateway,
     identity_operator,
     is_identity,
@@ -53,8 +54,12 @@ def test_identities() -> None:
     assert identity_gateway("zoetermeer-centrum", "gw-0001") == "gw.zoetermeer-centrum.gw-0001"
     assert identity_actor("ambulance") == "actor.ambulance"
     assert identity_operator("jan_b") == "operator.jan_b"
-    assert all(is_identity(i) for i in ("gw.a.b", "actor.x", "operator.y"))
-    assert not any(is_identity(i) for i in ("gw.a", "gw.a.b.c", "actor.", "actor.a.b", "admin", "localhost"))
+    assert identity_bridge("noord") == "bridge.noord"
+    assert all(is_identity(i) for i in ("gw.a.b", "actor.x", "operator.y", "bridge.z"))
+    assert not any(
+        is_identity(i)
+        for i in ("gw.a", "gw.a.b.c", "actor.", "actor.a.b", "bridge.a.b", "admin", "localhost")
+    )
 
 
 @pytest.mark.parametrize("bad", ["", "a+", "#", "a/b", "a b", "a.b", "A", "_a"])
@@ -67,6 +72,8 @@ def test_identity_parts_are_slugs(bad: str) -> None:
         identity_actor(bad)
     with pytest.raises(ValueError, match="must match"):
         identity_operator(bad)
+    with pytest.raises(ValueError, match="must match"):
+        identity_bridge(bad)
 
 
 def test_identity_fits_a_common_name() -> None:
