@@ -19,6 +19,7 @@ from gateway.audit import AuditLog
 from gateway.commands import RemoteConfig
 from gateway.commissioning.server import serve as serve_commissioning
 from gateway.config import GatewayConfig, is_loopback
+from gateway.escalation.wiring import build_desk
 from gateway.health import HealthReporter
 from gateway.messages import Event, Publication, utc_now
 from gateway.outbox import Outbox
@@ -63,6 +64,7 @@ class Gateway:
             lambda: [c.source.health() for c in self.cameras] + self.sensors.health(),
         )
         self.remote = RemoteConfig(config, config_path, audit_log, self.sensors.reconfigure, self._answer)
+        self.escalation = build_desk(config, self.door, self.cameras, audit_log, self.publisher)
         self.events_out, self.heartbeat = 0, Heartbeat()  # the main loop's, for the service watchdog
 
     def _emit(self, event: Event) -> None:
@@ -100,7 +102,7 @@ class Gateway:
                     raise self.publisher.fatal
                 with contextlib.suppress(queue.Empty):
                     self.handle(self._inbox.get(timeout=0.2))
-                self._store(self.door.tick(utc_now()))
+                self._store(self.door.tick(utc_now()) + self.escalation.tick(utc_now()))
                 self.remote.handle_pending(utc_now())
                 if time.monotonic() >= next_trust_check:
                     self._reload_trusted()
@@ -113,7 +115,7 @@ class Gateway:
         """One event through the door into the outbox."""
         log.info("event %s %s %s", event.type, event.source, dict(event.data))
         self.events_out += 1
-        self._store(self.door.event(event))
+        self._store(self.door.event(event) + self.escalation.on_event(event))
 
     def _store(self, publications: list[Publication]) -> None:
         """Into the durable outbox (none: retry what a full disk held back), wake the publisher, audit."""
@@ -137,6 +139,7 @@ class Gateway:
         self.sensors.stop()
         while not self._inbox.empty():
             self.handle(self._inbox.get_nowait())
+        self._store(self.escalation.close())
         self.health.publish()
         self.publisher.stop(final_state=self.door.gateway_status(online=False))
         self.outbox.close()

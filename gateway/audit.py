@@ -25,6 +25,9 @@ Record kinds (``detail`` fields), one constant each below:
 - ``config.changed`` / ``config.refused``: who (``actor``, ``command_id``), which ``keys`` changed (or the
   ``error``); never secret values.
 - ``command.received``: ``topic``, ``bytes``; just before its outcome (refusals past a rate limit: only counted).
+- ``escalation.requested`` / ``.refused`` / ``.opened`` / ``.closed``: a break-glass message received (``actor``,
+  ``kind``, ``request_id``, ``bytes``), why it was refused (``error``), who opened an escalation, who co-signed
+  and for how long, and at its end what was sent (``messages``, ``people``, ``fields``, ``open_s``); no keypoint.
 - ``log.recovered``: written by this module only, see above.
 - ``log.gap``: written by this module only: ``lost`` records could not be written (a full disk) between
   the previous record and this one, the first of them at ``since``.
@@ -62,19 +65,14 @@ CONFIG_REFUSED: Final = "config.refused"
 COMMAND_RECEIVED: Final = "command.received"
 LOG_RECOVERED: Final = "log.recovered"
 LOG_GAP: Final = "log.gap"
+ESCALATION_REQUESTED: Final = "escalation.requested"
+ESCALATION_REFUSED: Final = "escalation.refused"
+ESCALATION_OPENED: Final = "escalation.opened"
+ESCALATION_CLOSED: Final = "escalation.closed"
 KINDS: Final = frozenset(
-    {
-        PUBLICATION,
-        POLICY_LOADED,
-        POLICY_REFUSED,
-        MODEL_LOADED,
-        MODEL_REFUSED,
-        CONFIG_CHANGED,
-        CONFIG_REFUSED,
-        COMMAND_RECEIVED,
-        LOG_RECOVERED,
-        LOG_GAP,
-    }
+    {PUBLICATION, POLICY_LOADED, POLICY_REFUSED, MODEL_LOADED, MODEL_REFUSED, CONFIG_CHANGED, CONFIG_REFUSED}
+    | {COMMAND_RECEIVED, LOG_RECOVERED, LOG_GAP}
+    | {ESCALATION_REQUESTED, ESCALATION_REFUSED, ESCALATION_OPENED, ESCALATION_CLOSED}
 )
 PUBLICATION_FIELDS: Final = frozenset({"actor", "topic", "event_id", "event_type"})
 

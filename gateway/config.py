@@ -276,6 +276,9 @@ class TrustConfig(Strict):
     operators: dict[Slug, Path] = Field(
         default_factory=dict, description="Operator name -> Ed25519 public key that signs remote commands"
     )
+    actors: dict[Slug, Path] = Field(
+        default_factory=dict, description="Actor name -> Ed25519 public key that signs its requests"
+    )
 
 
 class GatewayConfig(Strict):
@@ -326,6 +329,7 @@ def load_config(path: Path) -> GatewayConfig:
             "public_key": here / trust.public_key,
             "models_dir": here / trust.models_dir,
             "operators": {name: here / key for name, key in trust.operators.items()},
+            "actors": {name: here / key for name, key in trust.actors.items()},
         }
     )
     return config.model_copy(update={"trust": trust})

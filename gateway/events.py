@@ -32,6 +32,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "flood.cleared",
         "node.rebooted",
         "node.gap",
+        "escalation.monthly",
     }
 )
 

@@ -58,3 +58,23 @@ class Topics:
         `<prefix>/v1/<actor>/<discovery_prefix>/<component>/<node_id>/<object_id>/config`."""
         root = f"{self.prefix}/{API_VERSION}/{actor}/{discovery_prefix}"
         return f"{root}/{component}/{self.node_id}/{object_id}/config"
+
+    def escalation_request(self, actor: str) -> str:
+        """Where one actor asks this gateway for an escalation (only that actor may write it)."""
+        return f"{self.base}/escalation/{actor}/request"
+
+    def escalation_cosign(self, actor: str) -> str:
+        """Where one actor co-signs another's escalation request (only that actor may write it)."""
+        return f"{self.base}/escalation/{actor}/cosign"
+
+    def escalation_reply(self, actor: str) -> str:
+        """Answers about escalations, in the actor's own namespace."""
+        return self.actor_namespace(actor, "replies/escalation")
+
+    def escalation_feed(self, actor: str) -> str:
+        """The derived live feed of an open escalation, in the actor's own namespace."""
+        return self.actor_namespace(actor, "escalation/feed")
+
+    def actor_namespace(self, actor: str, rest: str) -> str:
+        """`<prefix>/v1/<actor>/<site>/<gateway>/<rest>`: what only that actor (and operators) read."""
+        return f"{self.prefix}/{API_VERSION}/{actor}/{self.site}/{self.gateway}/{rest}"

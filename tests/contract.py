@@ -1,11 +1,12 @@
 """The published contract (docs/asyncapi.yaml and gateway/publish/schemas/), as a test helper.
 
 `check_message(topic, payload)` validates one MQTT message against the schema of its topic: an
-event's envelope and, by type, its `data`; gateway status; source status; command replies. Beyond
+event's envelope and, by type, its `data`; gateway status; source status; command replies; escalation
+replies and feeds. Beyond
 the schemas it holds the gateway to what the documents name: every `data` field of a known type is
 declared by its data schema (the schemas allow more, for integrators' forward compatibility; the
-gateway must not send more than it documents). Commands are the operators' input, not the gateway's
-output: they are recognised but not checked here (tests send hostile ones on purpose).
+gateway must not send more than it documents). Commands (and actors' escalation requests) are input, not
+the gateway's output: they are recognised but not checked here (tests send hostile ones on purpose).
 """
 
 from __future__ import annotations
@@ -38,6 +39,18 @@ SOURCE_TOPIC = re.compile(rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/sources/(?P<source
 STATUS_TOPIC = re.compile(rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/status")
 COMMAND_TOPIC = re.compile(rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/commands/config")
 REPLY_TOPIC = re.compile(rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/replies/config")
+# Break-glass escalations: actors' signed requests and co-signatures (inputs), and the gateway's answers
+# and derived feeds in each actor's namespace.
+ESCALATION_INPUT = re.compile(rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/escalation/{SEGMENT}/(request|cosign)")
+ESCALATION_FEED = re.compile(rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/{SEGMENT}/escalation/feed")
+ESCALATION_REPLY = re.compile(rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/{SEGMENT}/replies/escalation")
+INPUT_TOPIC = re.compile(f"{COMMAND_TOPIC.pattern}|{ESCALATION_INPUT.pattern}")  # others' input
+# Topics whose whole payload one schema describes: (topic, schema file, kind).
+ANSWERS = (
+    (REPLY_TOPIC, "command-reply-v1.json", "reply"),
+    (ESCALATION_FEED, "escalation-feed-v1.json", "escalation_feed"),
+    (ESCALATION_REPLY, "escalation-reply-v1.json", "escalation_reply"),
+)
 # Home Assistant discovery, in an actor's namespace; node and object ids as Home Assistant accepts them.
 DISCOVERY_TOPIC = re.compile(
     rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/(?P<component>binary_sensor|sensor)/[a-zA-Z0-9_-]+/[a-zA-Z0-9_-]+/config"
@@ -157,7 +170,7 @@ def render_state(template: str, payload: bytes) -> str:
 
 def check_message(topic: str, payload: bytes) -> Checked:
     """Validate one message the gateway published (ContractError if it breaks the contract)."""
-    if COMMAND_TOPIC.fullmatch(topic):
+    if INPUT_TOPIC.fullmatch(topic):
         return Checked("command")
     if DISCOVERY_TOPIC.fullmatch(topic):
         return check_discovery(topic, payload)
@@ -176,7 +189,13 @@ def check_message(topic: str, payload: bytes) -> Checked:
         if body["source"] != source["source"]:
             raise ContractError(f"{topic}: status of {body['source']!r}")
         return Checked("source_status")
-    if REPLY_TOPIC.fullmatch(topic):
-        _validate(validator("command-reply-v1.json"), body, topic)
-        return Checked("reply")
+    return check_answer(topic, body)
+
+
+def check_answer(topic: str, body: Any) -> Checked:
+    """A reply or feed whose whole payload one schema describes (ANSWERS)."""
+    for pattern, schema, kind in ANSWERS:
+        if pattern.fullmatch(topic):
+            _validate(validator(schema), body, topic)
+            return Checked(kind)
     raise ContractError(f"{topic}: not a topic of the contract (docs/asyncapi.yaml)")

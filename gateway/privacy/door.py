@@ -17,12 +17,15 @@ from gateway.config import GatewayConfig
 from gateway.messages import Event, JsonValue, Publication, SourceHealth, dump_json, new_event_id
 from gateway.privacy.aggregate import Aggregator
 from gateway.privacy.discovery import Discovery, Inventory
+from gateway.privacy.feed import check_feed
 from gateway.privacy.policy import Policy
 from gateway.privacy.projection import Location, locations, project
 from gateway.shipped import distribution_version
 from gateway.topics import Topics
 
 COMMAND_REPLY = "command.reply"  # audit name of an answer to an operator's command
+ESCALATION_FEED = "escalation.feed"  # audit name of one message of a break-glass feed
+ESCALATION_REPLY = "escalation.reply"  # audit name of an answer about an escalation
 
 
 class Door:
@@ -90,6 +93,19 @@ class Door:
         return Publication(
             reply_id, self.topics.command_results, dump_json(body), actor="operator", event_type=COMMAND_REPLY
         )
+
+    def escalation_feed(self, actor: str, body: Mapping[str, JsonValue]) -> Publication:
+        """One message of an open escalation's feed, on the actor's own feed topic; FeedRefused unless
+        it is numbers and booleans in the feed's shape (privacy/feed.py)."""
+        check_feed(body)
+        topic = self.topics.escalation_feed(actor)
+        return Publication(new_event_id(), topic, dump_json(body), actor=actor, event_type=ESCALATION_FEED)
+
+    def escalation_reply(self, actor: str, body: Mapping[str, JsonValue]) -> Publication:
+        """An answer about an escalation, in the actor's own namespace (request ids and statuses only)."""
+        topic = self.topics.escalation_reply(actor)
+        payload = dump_json({"schema_version": 1, **body})
+        return Publication(new_event_id(), topic, payload, actor=actor, event_type=ESCALATION_REPLY)
 
     def gateway_status(self, online: bool) -> Publication:
         """The gateway's retained availability (also used as the MQTT last will)."""

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from gateway.events import matching_types
+from gateway.privacy.escalation_policy import Escalation
 from gateway.yamlfile import Strict, load_yaml_model
 from gateway.yamlwords import worded
 
@@ -84,6 +85,9 @@ class Actor(Strict):
     retention_days: int = Field(30, ge=0, le=3650, description="How long the actor may keep the data")
     grants: list[Grant] = Field(default_factory=list)
     home_assistant: HomeAssistant = Field(default_factory=HomeAssistant)
+    escalation: Escalation | None = Field(
+        None, description="Break-glass live derived feed (escalation_policy.py)"
+    )
 
 
 class Policy(Strict):
@@ -91,6 +95,11 @@ class Policy(Strict):
 
     version: str = Field(min_length=1, description="Policy version, reported in the register and audit log")
     actors: dict[ActorName, Actor]
+
+    @model_validator(mode="after")
+    def _escalations_valid(self) -> Policy:
+        check_escalations(self)
+        return self
 
     def grants_for(self, event_type: str) -> list[tuple[str, Grant]]:
         """(actor, grant) pairs that let `event_type` out; at most one grant per actor (the first)."""
@@ -111,6 +120,23 @@ class Policy(Strict):
         return {
             n: a.home_assistant.discovery_prefix for n, a in self.actors.items() if a.home_assistant.discovery
         }
+
+
+def check_escalations(policy: Policy) -> None:
+    """ValueError unless each escalation names events its actor receives and a co-signer that is
+    another actor, and at most one actor escalates automatically."""
+    for name, actor in policy.actors.items():
+        if actor.escalation is None:
+            continue
+        missing = [e for e in actor.escalation.events if policy.grant_of(name, e) is None]
+        if missing:
+            raise ValueError(f"{name}: escalation after events it is not granted: {', '.join(missing)}")
+        peer = actor.escalation.co_sign
+        if peer is not None and (peer == name or peer not in policy.actors):
+            raise ValueError(f"{name}: escalation co_sign must name another actor of the policy, not {peer}")
+    automatic = [n for n, a in policy.actors.items() if a.escalation is not None and a.escalation.auto_on]
+    if len(automatic) > 1:
+        raise ValueError(f"only one actor may escalate automatically, not {', '.join(automatic)}")
 
 
 def load_policy(path: Path | None = None) -> Policy:

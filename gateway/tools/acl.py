@@ -13,7 +13,16 @@ The broker authenticates every client by its certificate and uses the certificat
 | `bridge.<district>`   | at the central broker, what each of its district's gateways may (the   |
 |                       | same five rules per gateway), and write `<prefix>/v1/_bridge/<district>/state` |
 
-Everything else is denied: actors publish nothing, gateways cannot write another site's or gateway's
+An actor whose policy entry has `escalation` may write its own break-glass requests,
+`<prefix>/v1/<site>/<gw>/escalation/<actor>/request`, and the co-signer that entry names its own
+`.../escalation/<co-signer>/cosign`, one rule per gateway (never `+` at the site level: actor and site
+names share it). Each gateway reads `<prefix>/v1/<site>/<gw>/escalation/#` and writes the answers and
+the derived feeds into each actor's namespace, `<prefix>/v1/+/<site>/<gw>/replies/escalation` and
+`.../escalation/feed`. A feed is for its actor only: operators, who read everything else, are denied
+`<prefix>/v1/+/+/+/escalation/feed` (Mosquitto checks each delivery; EMQX checks subscriptions, so
+there an operator's `#` filter must be kept from matching, see emqx_acl).
+
+Everything else is denied: actors publish nothing but those requests, gateways cannot write another site's or gateway's
 topics nor read any actor's, nobody but an operator sends commands. Actor names and site names share
 the topic level after `v1`, so an actor may not be named like a site (ValueError).
 
@@ -55,7 +64,7 @@ The generated `acl.conf` ends with `{deny, all}.` in place of EMQX's shipped `{a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from gateway.tools.pki import (
@@ -71,6 +80,7 @@ from gateway.topics import API_VERSION, Topics
 class Access(Enum):
     """What a grant allows: receive messages (subscribe) or publish."""
 
+    DENY = "deny"  # first: Mosquitto and EMQX both let a deny rule override the allows after it
     READ = "read"
     WRITE = "write"
 
@@ -86,10 +96,11 @@ class Grant:
 
 @dataclass(frozen=True)
 class AclOptions:
-    """What only some sites use: Home Assistant discovery per actor, district bridges."""
+    """What only some sites use: Home Assistant discovery per actor, district bridges, break-glass."""
 
     discovery: Mapping[str, str] = field(default_factory=dict)  # actor -> its HA discovery prefix
     bridges: Mapping[str, Iterable[tuple[str, str]]] = field(default_factory=dict)  # district -> gateways
+    escalation: Mapping[str, str | None] = field(default_factory=dict)  # actor -> its co-signer or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +113,7 @@ class Principals:
     operators: tuple[str, ...]
     discovery: tuple[tuple[str, str], ...] = ()  # (actor, Home Assistant discovery prefix)
     bridges: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # (district, its gateways)
+    escalation: tuple[tuple[str, str], ...] = ()  # (actor, "" or the co-signer its policy names)
 
     @classmethod
     def of(
@@ -176,7 +188,9 @@ def grants(
     the gateways behind it), in a stable order.
 
     `options`: Home Assistant discovery and district bridges, when a site uses them."""
-    who = Principals.of(prefix, actors, gateways, operators, options or AclOptions())
+    options = options or AclOptions()
+    who = Principals.of(prefix, actors, gateways, operators, options)
+    who = replace(who, escalation=_escalating(who, options.escalation))
     root = f"{who.prefix}/{API_VERSION}"
     out = [Grant(identity_actor(a), Access.READ, f"{root}/{a}/#") for a in who.actors]
     every_gateway = [*who.gateways, *(gw for _, behind in who.bridges for gw in behind)]
@@ -192,10 +206,45 @@ def grants(
         out.append(Grant(me, Access.WRITE, f"{root}/_bridge/{district}/state"))
         for site, gw in behind:
             out += _gateway_rules(who, me, site, gw)
+    out += _escalation_grants(who, root)
     for name in who.operators:
         me = identity_operator(name)
+        if who.escalation:
+            out.append(Grant(me, Access.DENY, f"{root}/+/+/+/escalation/feed"))
         out += [Grant(me, Access.READ, f"{root}/#"), Grant(me, Access.WRITE, f"{root}/+/+/commands/#")]
     return out
+
+
+def _escalating(who: Principals, escalation: Mapping[str, str | None]) -> tuple[tuple[str, str], ...]:
+    """(actor, co-signer or "") for the actors that may escalate; ValueError for names not in the policy."""
+    named = set(escalation) | {c for c in escalation.values() if c}
+    unknown = named - set(who.actors)
+    if unknown:
+        raise ValueError(f"escalation for actors without a policy entry: {', '.join(sorted(unknown))}")
+    return tuple(sorted((a, c or "") for a, c in escalation.items()))
+
+
+def _escalation_grants(who: Principals, root: str) -> list[Grant]:
+    """Requests and co-signatures in, answers and feeds out; one rule per gateway (see the docstring)."""
+    if not who.escalation:
+        return []
+    out = []
+    carriers = [(gw, identity_gateway(*gw)) for gw in who.gateways]
+    carriers += [(gw, identity_bridge(d)) for d, behind in who.bridges for gw in behind]
+    for (site, gw), me in carriers:
+        base = f"{root}/{site}/{gw}"
+        for actor, co_signer in who.escalation:
+            out.append(Grant(identity_actor(actor), Access.WRITE, f"{base}/escalation/{actor}/request"))
+            if co_signer:
+                out.append(
+                    Grant(identity_actor(co_signer), Access.WRITE, f"{base}/escalation/{co_signer}/cosign")
+                )
+        out += [
+            Grant(me, Access.READ, f"{base}/escalation/#"),
+            Grant(me, Access.WRITE, f"{root}/+/{site}/{gw}/escalation/feed"),
+            Grant(me, Access.WRITE, f"{root}/+/{site}/{gw}/replies/escalation"),
+        ]
+    return list(dict.fromkeys(out))  # a co-signer of two actors is granted its topic once
 
 
 def _by_identity(rules: list[Grant]) -> dict[str, list[Grant]]:
@@ -232,7 +281,7 @@ def emqx_acl(
     options: AclOptions | None = None,
 ) -> str:
     """The same rules as an EMQX 5 file-authorizer `acl.conf` (Erlang terms), ending in `{deny, all}.`."""
-    action = {Access.READ: "subscribe", Access.WRITE: "publish"}
+    action = {Access.DENY: "all", Access.READ: "subscribe", Access.WRITE: "publish"}
     lines = [
         "%% Generated by gateway.tools.acl from the policy: do not edit, regenerate.",
         "%% Usernames are client-certificate CNs (mqtt.peer_cert_as_username = cn).",
@@ -241,6 +290,7 @@ def emqx_acl(
         for access in Access:
             topics = ", ".join(f'"{r.topic}"' for r in rules if r.access is access)
             if topics:
-                lines.append(f'{{allow, {{username, "{identity}"}}, {action[access]}, [{topics}]}}.')
+                verdict = "deny" if access is Access.DENY else "allow"
+                lines.append(f'{{{verdict}, {{username, "{identity}"}}, {action[access]}, [{topics}]}}.')
     lines.append("{deny, all}.")
     return "\n".join(lines) + "\n"

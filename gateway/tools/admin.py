@@ -123,6 +123,7 @@ def broker_acl(
     policies = [_policy_or_exit(c)[0] for c in every]
     actors = sorted({a for policy in policies for a in policy.actors})
     discovery = {a: d for policy in policies for a, d in policy.discovery_prefixes().items()}
+    escalation = {a: s.escalation.co_sign for p in policies for a, s in p.actors.items() if s.escalation}
     gateways = [(c.site, c.gateway) for c in loaded]
     bridges = {name: [(c.site, c.gateway) for c in group] for name, group in bridged.items()}
     render = {"mosquitto": mosquitto_acl, "emqx": emqx_acl}.get(fmt)
@@ -130,10 +131,8 @@ def broker_acl(
         typer.echo("error: --format is mosquitto or emqx", err=True)
         raise typer.Exit(1)
     try:
-        typer.echo(
-            render(prefixes.pop(), actors, gateways, operator or [], AclOptions(discovery, bridges)),
-            nl=False,
-        )
+        options = AclOptions(discovery, bridges, escalation)
+        typer.echo(render(prefixes.pop(), actors, gateways, operator or [], options), nl=False)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

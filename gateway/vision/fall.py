@@ -132,6 +132,8 @@ class Observation:
     box: Box
     pose: Pose | None  # None while the track coasts, or when no pose ran this frame
     probability: float | None  # None until the track has min_history_s of history
+    moving: bool = False  # the track moved within MOVING_S
+    down: bool = False  # the person is down after a detected fall (until recovered)
 
 
 @dataclass
@@ -236,7 +238,17 @@ class FallDetector:
         if windows:
             probabilities = current(self._model).score(np.stack(windows).astype(np.float32))
             scores = {i: float(p) for i, p in zip(ids, probabilities, strict=True)}
-        self.observations = [Observation(t.id, t.box, poses[t.id], scores.get(t.id)) for t in tracks]
+        self.observations = [
+            Observation(
+                t.id,
+                t.box,
+                poses[t.id],
+                scores.get(t.id),
+                now - t.moved_at <= MOVING_S,
+                self._people[t.id].state.active,
+            )
+            for t in tracks
+        ]
         return scores
 
     def _estimate(

@@ -10,7 +10,10 @@ binary, image bytes or long base64. The run lasts until at least one residents' 
 hourly aggregate has arrived, so the audit is not vacuous.
 
 A live simulated camera joins the site: someone falls on a rug in a loop, so fall events (the
-ambulance's, the fire brigade's) are audited too, including timestamps inside their data.
+ambulance's, the fire brigade's) are audited too, including timestamps inside their data. A
+confirmed fall opens the ambulance's automatic break-glass escalation (default policy): its
+derived feed is audited message by message (only to an actor the policy lets escalate, schema
+valid, numbers and booleans only, no string that could carry an image), and so are its answers.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from tests.mqtt_helpers import Received, Recorder
 
 EVENT_SCHEMA = validator("event-v1.json")  # envelope, and data by type (tests/contract.py)
 STATUS_SCHEMA = validator("source-status-v1.json")
+FEED_SCHEMA = validator("escalation-feed-v1.json")
+ESCALATION_REPLY_SCHEMA = validator("escalation-reply-v1.json")
 
 # 120x: the scenario's half hour takes 15 s and an hour-long aggregation window 30 s, so the first
 # residents' summary arrives within two windows of the start (see wait_for_aggregate).
@@ -55,6 +60,8 @@ EVENT_TOPIC = re.compile(
 )
 SOURCE_TOPIC = re.compile(rf"{PREFIX}/v1/{SITE}/{GATEWAY}/sources/(?P<source>[a-z0-9_-]+)/status")
 GATEWAY_STATUS = f"{PREFIX}/v1/{SITE}/{GATEWAY}/status"
+FEED_TOPIC = re.compile(rf"{PREFIX}/v1/(?P<actor>[a-z][a-z0-9_-]*)/{SITE}/{GATEWAY}/escalation/feed")
+ESCALATION_REPLY = re.compile(rf"{PREFIX}/v1/(?P<actor>[a-z][a-z0-9_-]*)/{SITE}/{GATEWAY}/replies/escalation")
 LONG_BASE64 = re.compile(rb"[A-Za-z0-9+/=_-]{201,}")
 IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG")
 FRAME = [[0, 0], [1, 0], [1, 1], [0, 1]]
@@ -122,6 +129,37 @@ def audit_event(message: Received, policy: Policy) -> dict[str, Any]:
     return body
 
 
+def strings_in(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for v in value for s in strings_in(v)]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in strings_in(v)]
+    return []
+
+
+def audit_escalation(message: Received, policy: Policy) -> bool:
+    """A break-glass feed or answer: only in the namespace of an actor the policy lets escalate (or
+    co-sign); a feed holds numbers and booleans only. False if the message is neither."""
+    feed, reply = FEED_TOPIC.fullmatch(message.topic), ESCALATION_REPLY.fullmatch(message.topic)
+    if not (feed or reply):
+        return False
+    assert not message.retain
+    body = message.json()
+    actor = (feed or reply)["actor"]  # type: ignore[index]
+    escalating = {a for a, spec in policy.actors.items() if spec.escalation is not None}
+    co_signers = {spec.escalation.co_sign for spec in policy.actors.values() if spec.escalation is not None}
+    if feed:
+        assert actor in escalating, f"a feed for {actor}"
+        FEED_SCHEMA.validate(body)
+        assert strings_in(body) == [], f"a string in a feed: {strings_in(body)[:3]}"
+    else:
+        assert actor in escalating | co_signers, f"an escalation answer for {actor}"
+        ESCALATION_REPLY_SCHEMA.validate(body)
+    return True
+
+
 def audit(messages: list[Received], policy: Policy) -> list[dict[str, Any]]:
     """Every message on the broker; returns the event bodies."""
     health_keys = set(STATUS_SCHEMA.schema["properties"])
@@ -135,7 +173,7 @@ def audit(messages: list[Received], policy: Policy) -> list[dict[str, Any]]:
             STATUS_SCHEMA.validate(body)
             assert set(body) <= health_keys
             assert body["source"] == source["source"] in SOURCES
-        else:
+        elif not audit_escalation(message, policy):
             bodies.append(audit_event(message, policy))
     return bodies
 
@@ -172,6 +210,9 @@ def test_nothing_outside_the_policy_reaches_the_broker(tmp_path: Path, broker: M
     health = {m.topic for m in messages if SOURCE_TOPIC.fullmatch(m.topic)}
     assert health == {f"{PREFIX}/v1/{SITE}/{GATEWAY}/sources/{s}/status" for s in SOURCES}
     assert ("ambulance", "fall.detected") in received, sorted(received)
+    if ("ambulance", "fall.confirmed") in received:  # the ambulance's automatic escalation opened
+        feed = [m for m in messages if FEED_TOPIC.fullmatch(m.topic)]
+        assert feed and {FEED_TOPIC.fullmatch(m.topic)["actor"] for m in feed} == {"ambulance"}  # type: ignore[index]
     summaries = [b for b in bodies if b["actor"] == "bewoners"]
     assert summaries, f"no bewoners aggregate arrived: {sorted(received)}\n{run.log_tail()}"
     for summary in summaries:

@@ -16,7 +16,7 @@ STAGES = [
     {"privacy"},
     {"outbox"},
     {"publish"},
-    {"sensors", "health", "commands", "app", "service", "commissioning", "metrics"},
+    {"sensors", "health", "commands", "app", "service", "commissioning", "metrics", "escalation"},
 ]
 # The one exception to "no image encoder in gateway/": the commissioning page's previews, JPEG for a
 # browser on the page's local address. That package is a viewer: it may publish nothing.

@@ -87,8 +87,11 @@ def test_rijkswaterstaat_gets_water_levels_only(policy: Policy) -> None:
         assert grant.location in ("none", "zone", "grid")  # never exact coordinates
 
 
-def test_bewoners_get_only_hourly_air_summaries_per_zone(policy: Policy) -> None:
-    assert types_for(policy, "bewoners") == {"air.summary"}
+def test_bewoners_get_only_hourly_air_summaries_per_zone_and_monthly_escalation_counts(
+    policy: Policy,
+) -> None:
+    assert types_for(policy, "bewoners") == {"air.summary", "escalation.monthly"}
+    assert receivers(policy, "escalation.monthly")["bewoners"].include == []
     grant = receivers(policy, "air.summary")["bewoners"]
     assert grant.aggregate is not None
     assert grant.aggregate.window_s == 3600
