@@ -2,7 +2,7 @@
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:/usr/sbin:$(PATH)
 
-.PHONY: run test lint models bench eval fuzz fleet setup clean check-pi
+.PHONY: run test lint models bench eval fuzz fleet setup clean check-pi firmware release
 
 setup:
 	@.ci/setup.sh
@@ -26,6 +26,16 @@ models:
 	$(VENV)/python -m models.fall.train
 	$(VENV)/python -m models.manifest
 	$(VENV)/python -m models.release
+
+# Signed node firmware images (gateway/tools/flash/images/<board>/, not in git) for `edge-gateway flash`,
+# and a signed gateway release bundle (dist/edge-gateway-<version>.tar) for `edge-gateway update`. Both
+# sign with the release key ($$EDGE_SIGNING_KEY or ~/.config/edge-gateway/release-signing.pem); neither
+# makes one. The release downloads the dependencies' aarch64 wheels (~150 MB): not part of `make test`.
+firmware: setup
+	$(VENV)/python -m gateway.tools.release firmware
+
+release: firmware
+	$(VENV)/python -m gateway.tools.release bundle
 
 # Scores the detectors on evaluation-only real data in ../shared/datasets (never used to train or tune).
 eval: setup

@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
-# Install or update the edge gateway on Raspberry Pi OS (Debian 12 "bookworm", aarch64) as a systemd
-# service. Idempotent: run it again with a newer wheel to update; it never overwrites a config.
+# Install the edge gateway on Raspberry Pi OS (Debian 12 "bookworm", aarch64) as a systemd service.
+# Idempotent; it never overwrites a config. Once installed, update with a signed release bundle:
+# `sudo edge-gateway update edge-gateway-X.Y.Z.tar` (verified, installed beside, rolled back if unhealthy).
 #
 # Usage (as root, from a checkout or an unpacked release that has deploy/):
 #   deploy/install.sh [edge_gateway-X.Y.Z-py3-none-any.whl]
 # Without a wheel it builds one from this checkout (`pip wheel --no-deps`).
 # Steps, each skipped when already done: Debian packages; the `edge-gateway` system user (groups
-# dialout and video); /etc/edge-gateway and /var/lib/edge-gateway; the venv /opt/edge-gateway/.venv
-# with the wheel and its pinned dependencies (binary wheels only: a Pi has no compilers for them);
-# the unit deploy/edge-gateway.service, enabled and (re)started once the config checks out.
+# dialout and video); /etc/edge-gateway and /var/lib/edge-gateway; a venv per version,
+# /opt/edge-gateway/versions/X.Y.Z, with the wheel and its pinned dependencies (binary wheels only: a
+# Pi has no compilers for them), and /opt/edge-gateway/current pointing at it (what `edge-gateway
+# update` switches); the unit deploy/edge-gateway.service, enabled and (re)started once the config
+# checks out.
 # deploy/README.md explains every step and how to do it by hand.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
 PREFIX=/opt/edge-gateway
-VENV=$PREFIX/.venv # the path deploy/edge-gateway.service runs
+VENV=$PREFIX/current # the path deploy/edge-gateway.service runs: a link into $VERSIONS
+VERSIONS=$PREFIX/versions
 CONF_DIR=/etc/edge-gateway
 CONFIG=$CONF_DIR/gateway.yaml
 STATE=/var/lib/edge-gateway
@@ -70,12 +74,25 @@ if [[ -z $wheel ]]; then
   wheel=$(ls "$build"/edge_gateway-*.whl)
 fi
 [[ -f $wheel ]] || die "no such wheel: $wheel"
-[[ -x $VENV/bin/python ]] || { say "creating $VENV"; python3 -m venv "$VENV"; }
-say "installing $(basename "$wheel") into $VENV"
-pip=("$VENV/bin/pip" --quiet --disable-pip-version-check)
+version=$(basename "$wheel" | cut -d- -f2) # edge_gateway-X.Y.Z-py3-none-any.whl
+target=$VERSIONS/$version
+if [[ ! -f $target/RELEASE.json ]]; then # missing or half-installed: (re)make it
+  rm -rf "$target"
+  say "creating $target"
+  install -d -m 0755 "$VERSIONS"
+  python3 -m venv "$target"
+fi
+say "installing $(basename "$wheel") into $target"
+pip=("$target/bin/pip" --quiet --disable-pip-version-check)
 "${pip[@]}" install --only-binary=:all: --upgrade "$wheel" # the pinned dependencies, as they change
 "${pip[@]}" install --no-deps --force-reinstall "$wheel"   # this wheel even if its version is unchanged
-ln -sfn "$VENV/bin/edge-gateway" /usr/local/bin/edge-gateway # for technicians: check-config, watch
+# What `edge-gateway update` takes for a complete version (it writes the release's signed manifest here).
+printf '{"installed_by": "deploy/install.sh", "wheel": "%s"}\n' "$(basename "$wheel")" >"$target/RELEASE.json"
+ln -sfn "versions/$version" "$PREFIX/.current.tmp" && mv -T "$PREFIX/.current.tmp" "$VENV" # atomic switch
+if [[ -d $PREFIX/.venv && ! -L $PREFIX/.venv ]]; then
+  rm -rf "$PREFIX/.venv" # the layout before versions/: one venv updated in place
+fi
+ln -sfn "$VENV/bin/edge-gateway" /usr/local/bin/edge-gateway # for technicians: check-config, watch, update
 install -m 0644 "$HERE/README.md" "$PREFIX/README.md"          # the unit's Documentation=
 "$VENV/bin/edge-gateway" --version
 

@@ -14,11 +14,11 @@ import threading
 import time
 from pathlib import Path
 
-from gateway import audit
+from gateway import audit, audit_spool
 from gateway.audit import AuditLog
 from gateway.commands import RemoteConfig
 from gateway.commissioning.server import serve as serve_commissioning
-from gateway.config import GatewayConfig, is_loopback
+from gateway.config import GatewayConfig
 from gateway.escalation.wiring import build_desk
 from gateway.health import HealthReporter
 from gateway.messages import Event, Publication, utc_now
@@ -80,12 +80,7 @@ class Gateway:
     def run(self, stop: threading.Event) -> None:
         """Run until `stop` is set; raises BrokerRejected if the broker refuses this gateway."""
         mqtt = self.config.mqtt
-        if mqtt.tls is not None:
-            self.publisher.use_tls(mqtt.tls.ca, mqtt.tls.cert, mqtt.tls.key)
-        elif is_loopback(mqtt.host):
-            log.warning("plain MQTT to the loopback broker %s: fine for development only", mqtt.host)
-        else:
-            log.warning("plain MQTT to %s because mqtt.insecure is set: events travel unencrypted", mqtt.host)
+        self.publisher.secure(mqtt)
         self.publisher.subscribe(self.door.topics.commands, self.remote.receive)
         self.publisher.start(mqtt.host, mqtt.port, mqtt.keepalive_s)
         self.publisher.set_state(self.door.gateway_status(online=True))
@@ -126,6 +121,7 @@ class Gateway:
 
     def _reload_trusted(self) -> None:
         """Swap in a changed policy or models once verified; a refused one leaves the running one."""
+        audit_spool.drain(self.config.storage, self.audit)  # records of `edge-gateway update`
         replaced = self.trusted.poll(self.audit)
         if "policy" in replaced:
             self.door.policy = self.trusted.policy.value

@@ -28,6 +28,7 @@ Record kinds (``detail`` fields), one constant each below:
 - ``escalation.requested`` / ``.refused`` / ``.opened`` / ``.closed``: a break-glass message received (``actor``,
   ``kind``, ``request_id``, ``bytes``), why it was refused (``error``), who opened an escalation, who co-signed
   and for how long, and at its end what was sent (``messages``, ``people``, ``fields``, ``open_s``); no keypoint.
+- ``update``: ``edge-gateway update``'s ``step`` (started/refused/completed/rolled_back), ``from``, ``to`` (audit_spool).
 - ``log.recovered``: written by this module only, see above.
 - ``log.gap``: written by this module only: ``lost`` records could not be written (a full disk) between
   the previous record and this one, the first of them at ``since``.
@@ -63,6 +64,7 @@ MODEL_REFUSED: Final = "model.refused"
 CONFIG_CHANGED: Final = "config.changed"
 CONFIG_REFUSED: Final = "config.refused"
 COMMAND_RECEIVED: Final = "command.received"
+UPDATE: Final = "update"
 LOG_RECOVERED: Final = "log.recovered"
 LOG_GAP: Final = "log.gap"
 ESCALATION_REQUESTED: Final = "escalation.requested"
@@ -71,14 +73,15 @@ ESCALATION_OPENED: Final = "escalation.opened"
 ESCALATION_CLOSED: Final = "escalation.closed"
 KINDS: Final = frozenset(
     {PUBLICATION, POLICY_LOADED, POLICY_REFUSED, MODEL_LOADED, MODEL_REFUSED, CONFIG_CHANGED, CONFIG_REFUSED}
-    | {COMMAND_RECEIVED, LOG_RECOVERED, LOG_GAP}
+    | {COMMAND_RECEIVED, UPDATE, LOG_RECOVERED, LOG_GAP}
     | {ESCALATION_REQUESTED, ESCALATION_REFUSED, ESCALATION_OPENED, ESCALATION_CLOSED}
 )
 PUBLICATION_FIELDS: Final = frozenset({"actor", "topic", "event_id", "event_type"})
 
 GENESIS: Final = "0" * 64
 MAX_LINE: Final = 64 * 1024  # one record; bounds what reopening has to read back
-_FIELDS: Final = frozenset({"seq", "time", "kind", "detail", "prev", "hash"})
+_ORDER: Final = ("seq", "time", "kind", "detail", "prev", "hash")
+_FIELDS: Final = frozenset(_ORDER)
 # Reopening reads at most this much of the tail: a torn record, our recovery record, and the head.
 _TAIL_WINDOW: Final = 4 * (MAX_LINE + 1)
 
@@ -146,9 +149,7 @@ def parse_record(line: bytes) -> AuditRecord:
         raise RecordInvalid(f"not JSON: {exc}") from exc
     if not isinstance(data, dict) or set(data) != _FIELDS:
         raise RecordInvalid(f"fields must be exactly {sorted(_FIELDS)}")
-    seq, time, kind, detail, prev, digest = (
-        data[k] for k in ("seq", "time", "kind", "detail", "prev", "hash")
-    )
+    seq, time, kind, detail, prev, digest = (data[k] for k in _ORDER)
     if not (isinstance(seq, int) and isinstance(detail, dict) and isinstance(prev, str)):
         raise RecordInvalid("seq, detail or prev has the wrong type")
     if not (isinstance(time, str) and isinstance(kind, str) and isinstance(digest, str)):
@@ -210,7 +211,7 @@ class AuditLog:
             os.close(self._fd)
             raise AuditLogBusy(f"{path} is already open for writing elsewhere") from exc
         if created:
-            _fsync_dir(path.parent)
+            fsync_dir(path.parent)
         self._seq = 0
         self._head = GENESIS
         self._dirty = True
@@ -232,8 +233,7 @@ class AuditLog:
         return self._seq
 
     def append(self, kind: str, detail: Mapping[str, JsonValue]) -> AuditRecord | None:
-        """Write one record and fsync it; ValueError for an unknown kind or a detail that cannot be logged;
-        None if the disk refused it (counted in ``lost``)."""
+        """One record, fsynced; ValueError for a bad kind or detail; None if the disk refused it (``lost``)."""
         records = self.append_many(kind, [detail])
         return records[0] if records else None
 
@@ -354,8 +354,8 @@ def _write_all(fd: int, data: bytes, write: Callable[[int, bytes], int] = os.wri
         view = view[written:]
 
 
-def _fsync_dir(directory: Path) -> None:
-    # The new file's directory entry must survive a power cut too, not just its content.
+def fsync_dir(directory: Path) -> None:
+    """fsync a directory: a new entry in it survives a power cut too, not just the file's content."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)

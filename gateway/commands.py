@@ -70,28 +70,35 @@ def sign_command(body: Mapping[str, Any], key: Ed25519PrivateKey) -> bytes:
     return sign_body(body, key)
 
 
-def _parse(payload: bytes) -> dict[str, Any]:
+def parse_command(
+    payload: bytes, fields: frozenset[str], objects: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """A command's JSON body with exactly `fields`, strings but for the `objects`; else CommandRefused."""
     if len(payload) > MAX_COMMAND:
         raise CommandRefused(f"command larger than {MAX_COMMAND} bytes")
     try:
         body = json.loads(payload)
     except (ValueError, RecursionError) as exc:
         raise CommandRefused("not a JSON command") from exc
-    if not isinstance(body, dict) or set(body) != FIELDS:
-        raise CommandRefused(f"a command has exactly the fields {sorted(FIELDS)}")
-    if not all(isinstance(body[k], str) for k in FIELDS - {"set"}) or not isinstance(body["set"], dict):
+    if not isinstance(body, dict) or set(body) != fields:
+        raise CommandRefused(f"a command has exactly the fields {sorted(fields)}")
+    if not all(isinstance(body[k], dict if k in objects else str) for k in fields):
         raise CommandRefused("command fields have the wrong types")
     return body
 
 
-def _authenticate(body: dict[str, Any], operators: Mapping[str, Path]) -> None:
+def authenticate(body: Mapping[str, Any], operators: Mapping[str, Path]) -> None:
+    """CommandRefused unless an operator in `operators` signed `body` (its `signature` field)."""
     try:
         verify_signed(body, operators.get(body["operator"]), f"operator {body['operator'][:64]!r}")
     except SignedMessageRefused as exc:
         raise CommandRefused(str(exc)) from exc
 
 
-def _authorise(body: dict[str, Any], current: GatewayConfig, now: datetime, seen: Container[str]) -> None:
+def check_addressed(
+    body: Mapping[str, Any], current: GatewayConfig, now: datetime, seen: Container[str]
+) -> None:
+    """CommandRefused unless `body` is for this site and gateway, fresh, and never seen before."""
     if (body["site"], body["gateway"]) != (current.site, current.gateway):
         raise CommandRefused("the command is for another gateway")
     try:
@@ -100,6 +107,10 @@ def _authorise(body: dict[str, Any], current: GatewayConfig, now: datetime, seen
         raise CommandRefused(str(exc).replace("the message", "the command")) from exc
     if body["command_id"] in seen:
         raise CommandRefused("replayed command id")
+
+
+def _authorise(body: dict[str, Any], current: GatewayConfig, now: datetime, seen: Container[str]) -> None:
+    check_addressed(body, current, now, seen)
     unknown = sorted(set(body["set"]) - REMOTE_KEYS)
     if unknown:
         raise CommandRefused(f"not remotely configurable: {', '.join(unknown)[:200]}")
@@ -109,8 +120,8 @@ def verify_command(
     payload: bytes, current: GatewayConfig, seen: Container[str], now: datetime
 ) -> ConfigChange:
     """The change a command makes, or CommandRefused saying why it changes nothing."""
-    body = _parse(payload)
-    _authenticate(body, current.trust.operators)
+    body = parse_command(payload, FIELDS, frozenset({"set"}))
+    authenticate(body, current.trust.operators)
     _authorise(body, current, now, seen)
     merged = _merge(current.model_dump(mode="json"), body["set"])
     try:

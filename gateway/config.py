@@ -17,6 +17,7 @@ from gateway.config_references import summary as references_summary
 from gateway.shipped import models_dir
 from gateway.sources.protocols.node import NODE_SENSORS
 from gateway.sources.protocols.registry import PROTOCOLS
+from gateway.update.settings import UpdateConfig
 from gateway.yamlfile import ConfigError, Strict, load_yaml_model
 from gateway.yamlwords import worded
 
@@ -291,6 +292,9 @@ class GatewayConfig(Strict):
     location: LocationConfig = Field(default_factory=LocationConfig, description="Where the gateway is")
     policy: Path | None = Field(None, description="Privacy policy file; default: the shipped policy")
     trust: TrustConfig = Field(default_factory=TrustConfig)
+    update: UpdateConfig = Field(
+        default_factory=UpdateConfig, description="Signed updates (edge-gateway update)"
+    )
     sensors: list[SensorConfig] = Field(default_factory=list)
     cameras: list[CameraConfig] = Field(default_factory=list)
     air: AirConfig = Field(default_factory=AirConfig)

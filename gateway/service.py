@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from gateway.metrics import serve as serve_metrics
+from gateway.service_state import write_state
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -63,9 +64,13 @@ class Watchdog:
     """READY=1 once `ready()`, WATCHDOG=1 while `hung()` names nothing, STOPPING=1 once stopped."""
 
     def __init__(
-        self, ready: Callable[[], bool], hung: Callable[[], list[str]], environ: Mapping[str, str]
+        self,
+        ready: Callable[[], bool],
+        hung: Callable[[], list[str]],
+        environ: Mapping[str, str],
+        on_ready: Callable[[], None] = lambda: None,
     ) -> None:
-        self._ready, self._hung, self._environ = ready, hung, environ
+        self._ready, self._hung, self._environ, self._on_ready = ready, hung, environ, on_ready
 
     def run(self, stop: threading.Event) -> None:
         """Until `stop` is set (in a thread of its own)."""
@@ -74,6 +79,7 @@ class Watchdog:
                 break
         else:
             self._send("READY=1")
+            self._on_ready()
             self._watch(stop)
         self._send("STOPPING=1")
 
@@ -105,9 +111,16 @@ def hung_loops(gateway: Gateway) -> list[str]:
 
 
 def run(gateway: Gateway, stop: threading.Event, environ: Mapping[str, str] = os.environ) -> None:
-    """`gateway.run(stop)`, telling systemd when it is ready, alive and stopping, and serving its
-    metrics if configured: both watch the gateway from outside, so the composition root knows neither."""
-    watchdog = Watchdog(lambda: gateway.heartbeat.started, lambda: hung_loops(gateway), environ)
+    """`gateway.run(stop)`, telling systemd (and `<storage>/service.json`) when it is ready, alive and
+    stopping, and serving its metrics if configured: both watch the gateway from outside, so the
+    composition root knows neither."""
+    storage = gateway.config.storage
+    watchdog = Watchdog(
+        lambda: gateway.heartbeat.started,
+        lambda: hung_loops(gateway),
+        environ,
+        on_ready=lambda: write_state(storage, "ready"),
+    )
     thread = threading.Thread(target=watchdog.run, args=(stop,), name="sd-notify", daemon=True)
     thread.start()
     metrics = serve_metrics(gateway)
@@ -118,6 +131,7 @@ def run(gateway: Gateway, stop: threading.Event, environ: Mapping[str, str] = os
         thread.join(1.0)
         if metrics is not None:
             metrics.close()
+        write_state(storage, "stopped")
 
 
 class LogFormat(StrEnum):

@@ -11,7 +11,6 @@ A manifest is re-signed only when the files it covers changed, so an unchanged m
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from pathlib import Path
 from typing import Final
@@ -25,23 +24,16 @@ from gateway.security.signing import (
     sign_manifest,
     verify_manifest,
 )
+from gateway.tools.release import release_key_path
 
 MODELS_DIR: Final = Path(__file__).resolve().parent
 PUBLIC_KEY: Final = MODELS_DIR / "release.pub.pem"
 MANIFEST: Final = "MANIFEST.json"
 
 
-def private_key_path() -> Path:
-    """Where the release key is kept on the signing machine."""
-    configured = os.environ.get("EDGE_SIGNING_KEY")
-    return (
-        Path(configured) if configured else Path.home() / ".config" / "edge-gateway" / "release-signing.pem"
-    )
-
-
 def ensure_key() -> Path:
     """The private key; a new pair (public half into models/) when there is none."""
-    private = private_key_path()
+    private = release_key_path()
     if not private.exists():
         private.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         PUBLIC_KEY.unlink(missing_ok=True)

@@ -17,7 +17,7 @@ try:  # type names only: MicroPython has no typing and never evaluates annotatio
 except ImportError:
     pass
 
-FW_VERSION = "1.1.0"
+FW_VERSION = "1.1.0"  # 1.1.0: a 0x00 before hello
 TICK_MS = 50  # loop period: LED patterns and command latency; far below the watchdog timeout
 HEALTH_EVERY = 10  # readings intervals
 REBOOT_FLUSH_MS = 100  # let the reply leave the UART before the reset
@@ -57,8 +57,9 @@ class App:
         """Send `hello` and schedule the first readings one interval from now."""
         now = self.clock.ticks_ms()
         self._next = self.clock.ticks_add(now, self.interval_s * 1000)
-        # A lone 0x00 first: what the board printed at boot (ROM banner, "soft reboot") ends here as
-        # one bad frame for the gateway, instead of swallowing the hello that follows.
+        # A delimiter first: whatever the board printed since reset (the ESP32 ROM's "ets ... rst:0xc
+        # (SW_CPU_RESET) ..." banner) ends here as one bad frame, instead of running into hello and
+        # taking the reset cause down with it (PROTOCOL.md, Framing).
         self.board.link.write(b"\x00")
         self.send(
             protocol.HELLO,

@@ -24,6 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from gateway.config import MqttConfig, is_loopback
 from gateway.messages import Publication
 from gateway.outbox import Outbox
 from gateway.publish.reach import Reachability
@@ -82,6 +83,15 @@ class MqttPublisher:
     def use_tls(self, ca: Path, cert: Path, key: Path) -> None:
         """Mutual TLS: verify the broker against `ca`, present this device's certificate."""
         self._client.tls_set(ca_certs=str(ca), certfile=str(cert), keyfile=str(key))
+
+    def secure(self, mqtt: MqttConfig) -> None:
+        """Mutual TLS when configured; plain MQTT only to loopback or where `mqtt.insecure` allows it."""
+        if mqtt.tls is not None:
+            self.use_tls(mqtt.tls.ca, mqtt.tls.cert, mqtt.tls.key)
+        elif is_loopback(mqtt.host):
+            log.warning("plain MQTT to the loopback broker %s: fine for development only", mqtt.host)
+        else:
+            log.warning("plain MQTT to %s because mqtt.insecure is set: events travel unencrypted", mqtt.host)
 
     def start(self, host: str, port: int, keepalive: int) -> None:
         """Connect in the background; reconnects with back-off until stopped."""

@@ -18,7 +18,8 @@ from gateway.yamlfile import ConfigError
 LOCAL_CA = "edge-local-ca"
 
 
-def _config_or_exit(path: Path) -> GatewayConfig:
+def config_or_exit(path: Path) -> GatewayConfig:
+    """The config at `path`, or its errors printed and exit 1."""
     try:
         return load_config(path)
     except ConfigError as exc:
@@ -53,7 +54,7 @@ def provision(
     Send the CSR to the network's CA; put the returned certificate and the CA certificate in the
     config's `mqtt.tls`. With --local-ca (simulator and tests only) a local CA signs it at once.
     """
-    config = _config_or_exit(config_path)
+    config = config_or_exit(config_path)
     directory = out or config.storage / "tls"
     identity = identity_gateway(config.site, config.gateway)
     try:
@@ -106,10 +107,9 @@ def broker_acl(
 ) -> None:
     """Print the broker ACL for these gateways and their policy's actors (read only your own, write only yours)."""
     bridged = {
-        name: [_config_or_exit(p) for p in paths]
-        for name, paths in _districts_or_exit(district or []).items()
+        name: [config_or_exit(p) for p in paths] for name, paths in _districts_or_exit(district or []).items()
     }
-    loaded = [_config_or_exit(p) for p in configs or []]
+    loaded = [config_or_exit(p) for p in configs or []]
     every = loaded + [c for group in bridged.values() for c in group]
     prefixes = {c.mqtt.prefix for c in every}
     if len(prefixes) != 1:
@@ -145,7 +145,7 @@ def register(
 
     What it measures, where, which processing, which derived data goes to which actor for which
     purpose, and retention."""
-    config = _config_or_exit(config_path)
+    config = config_or_exit(config_path)
     policy, version = _policy_or_exit(config)
     typer.echo(json.dumps(register_entry(config, policy, version), indent=2, ensure_ascii=False))
 

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from gateway import service
 from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.service_state import write_state
 from gateway.stopping import stop_on_signals
 from gateway.tools.admin import add_commands
 from gateway.tools.commissioning import app as commissioning_app
@@ -19,6 +20,7 @@ from gateway.tools.doctor import doctor
 from gateway.tools.flash import flash
 from gateway.tools.node import app as node_app
 from gateway.tools.options import add_version_option
+from gateway.tools.update import add_update_commands
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 err = Console(stderr=True)
@@ -96,6 +98,7 @@ def run(
     if missing:
         _print_lines(missing)
         raise typer.Exit(1)
+    write_state(config.storage, "starting")  # what `edge-gateway update` watches (gateway/service_state.py)
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")  # a camera's failed reopen is logged once by us
     from gateway.app import BrokerRejected, Gateway
     from gateway.audit import AuditLog, AuditLogError
@@ -158,6 +161,7 @@ app.command("flash")(flash)
 app.add_typer(commissioning_app, name="commissioning")
 app.add_typer(node_app, name="node")
 app.command()(doctor)
+add_update_commands(app)
 
 if __name__ == "__main__":
     app()

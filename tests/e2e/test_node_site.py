@@ -1,6 +1,7 @@
 """A flashed virtual sensor node reports through a gateway process to a real Mosquitto.
 
-Scenario, as a technician would do it: `edge-gateway flash` puts the repository's firmware on a
+Scenario, as a technician would do it: `edge-gateway flash` puts the repository's firmware (as a
+signed image, built and signed here with a test key) on a
 simulated ESP32 (pty, raw REPL, mpremote); the board then runs it as a node with a PMS5003 and a
 BME280 wired; a gateway configured with `type: node` on the same port decodes its packets and the
 municipality receives the node's air-quality band, humidity-corrected with the node's own BME280.
@@ -17,6 +18,7 @@ from ruamel.yaml import YAML
 from gateway.tools.flash import FIRMWARE_DIR
 from sim.board import Board
 from sim.broker import Mosquitto
+from tests.firmware_images import signed_images
 from tests.mqtt_helpers import Recorder
 
 BIN = Path(sys.executable).parent
@@ -24,10 +26,12 @@ TIME_SCALE = 10.0
 
 
 def test_flashed_node_reports_through_the_gateway(tmp_path: Path, broker: Mosquitto) -> None:
+    signed = signed_images(tmp_path / "firmware")
     with Board(tmp_path / "board", "esp32", firmware=FIRMWARE_DIR, time_scale=TIME_SCALE) as board:
         flashed = subprocess.run(
             [BIN / "edge-gateway", "flash", "--port", str(board.path), "--board", "esp32",
-             "--node-id", "node-0042", "--sensors", "pms5003,bme280"],
+             "--node-id", "node-0042", "--sensors", "pms5003,bme280",
+             "--firmware", str(signed.images), "--public-key", str(signed.public_key)],
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         assert flashed.returncode == 0, flashed.stdout + flashed.stderr

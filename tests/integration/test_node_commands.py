@@ -25,6 +25,7 @@ from gateway.tools.doctor import Status
 from gateway.tools.doctor.checks import run_checks
 from gateway.tools.flash import FIRMWARE_DIR, FlashOptions, main
 from sim.board import Board
+from tests.firmware_images import signed_images
 
 TIME_SCALE = 10.0
 
@@ -34,7 +35,16 @@ def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Board]:
     """One flashed node for the whole module (flashing takes seconds)."""
     with Board(tmp_path_factory.mktemp("node") / "board", "esp32", None, FIRMWARE_DIR, TIME_SCALE) as sim:
         out = StringIO()
-        options = FlashOptions(str(sim.path), "esp32", "node-0042", ("pms5003", "bme280"), interval_s=30)
+        signed = signed_images(tmp_path_factory.mktemp("firmware"))
+        options = FlashOptions(
+            str(sim.path),
+            "esp32",
+            "node-0042",
+            ("pms5003", "bme280"),
+            signed.images,
+            interval_s=30,
+            public_key=signed.public_key,
+        )
         assert main(options, Console(file=out, width=300)) == 0, out.getvalue()
         yield sim
 

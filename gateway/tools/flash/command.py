@@ -7,12 +7,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gateway.tools.flash.build import compile_sources, firmware_sources, identity, json_file, node_config
+from gateway.tools.flash.build import identity, json_file, node_config
+from gateway.tools.flash.image import load_image
 from gateway.tools.flash.install import copy_files, restart, self_test, verify
 from gateway.tools.flash.job import (
     EXIT_ERROR,
     EXIT_SENSORS,
-    FIRMWARE_DIR,
+    IMAGES_DIR,
+    RELEASE_KEY,
     FlashError,
     FlashOptions,
     FlashReport,
@@ -23,10 +25,11 @@ from gateway.tools.flash.link import board_facts, check_port, connect
 def run_flash(options: FlashOptions, console: Console) -> FlashReport:
     """The whole job; FlashError (with a hint) for anything a technician has to fix."""
     options.check()
-    check_port(options)  # before compiling: a wrong port should not cost a technician any wait
+    check_port(options)  # first: a wrong port should not cost a technician any wait
     report = FlashReport(options.port, options.board, options.node_id, options.sensors)
-    files = compile_sources(firmware_sources(options.firmware), options)
-    console.print(f"compiled {len(files)} files from {options.firmware}")
+    image = load_image(options.firmware, options.board, options.public_key)  # FlashError unless signed
+    files = list(image.files)
+    console.print(f"firmware {image.fw} for {image.board}: {len(files)} files, signed ({image.directory})")
     with connect(options) as transport:
         board_facts(transport, options, report)
         files += [
@@ -96,7 +99,7 @@ def _sensor_list(values: list[str] | None) -> tuple[str, ...]:
     return tuple(s.strip() for v in values or [] for s in v.split(",") if s.strip())
 
 
-def flash(  # noqa: PLR0913, PLR0917 - typer: each command-line option is a parameter
+def flash(
     port: Annotated[str, typer.Option(help="Serial port of the board, e.g. /dev/ttyUSB0 or /dev/ttyACM0")],
     board: Annotated[str, typer.Option(help="esp32 or rp2")],
     node_id: Annotated[str, typer.Option("--node-id", help="The node's id: 1-32 characters a-z 0-9 - _")],
@@ -107,7 +110,12 @@ def flash(  # noqa: PLR0913, PLR0917 - typer: each command-line option is a para
             help="Wired sensors (repeat or comma-separate): pms5003, sds011, bme280, maxbotix, rain",
         ),
     ] = None,
-    firmware: Annotated[Path, typer.Option(help="Firmware source tree")] = FIRMWARE_DIR,
+    firmware: Annotated[
+        Path, typer.Option(help="Signed firmware image, or a directory of them per board (default: shipped)")
+    ] = IMAGES_DIR,
+    public_key: Annotated[
+        Path, typer.Option(help="Key the image must be signed with (default: the release key)")
+    ] = RELEASE_KEY,
     interval: Annotated[int, typer.Option(help="Seconds between readings (5-3600)")] = 60,
     pin: Annotated[
         list[str] | None,
@@ -121,7 +129,7 @@ def flash(  # noqa: PLR0913, PLR0917 - typer: each command-line option is a para
         typer.Option(help="Fraction of time a particulate sensor's fan runs, e.g. 0.1: 30 s on every 300 s"),
     ] = None,
 ) -> None:
-    """Compile and copy the node firmware to a board, verify it by sha256 on the board, self-test it."""
+    """Copy the signed node firmware to a board, verify it by sha256 on the board, self-test it."""
     options = FlashOptions(
         port,
         board,
@@ -131,6 +139,7 @@ def flash(  # noqa: PLR0913, PLR0917 - typer: each command-line option is a para
         interval_s=interval,
         pins=tuple(pin or ()),
         duty_cycle=duty_cycle,
+        public_key=public_key,
     )
     code = main(options, Console())
     if code:

@@ -6,10 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway.shipped import models_dir
 from gateway.tools.flash.wiring import duty, wire
 
 # Package data: in a checkout a symlink to firmware/, in a wheel a copy of its sources (pyproject.toml).
 FIRMWARE_DIR = Path(__file__).resolve().with_name("firmware")
+# The signed images `edge-gateway flash` puts on boards, one directory per board (image.py; package
+# data built by `make firmware`, not kept in git), and the key they must be signed with.
+IMAGES_DIR = Path(__file__).resolve().with_name("images")
+RELEASE_KEY = models_dir() / "release.pub.pem"
 BOARDS = {"esp32": "xtensawin", "rp2": "armv6m"}  # board -> mpy-cross -march
 NODE_ID = re.compile(r"^[a-z0-9_-]{1,32}$")  # firmware/node/config.py `_valid_id`
 MPY_MAJOR = 6  # mpy-cross 1.29 writes .mpy v6.3: MicroPython >= 1.23 loads it
@@ -83,11 +88,12 @@ class FlashOptions:
     board: str
     node_id: str
     sensors: tuple[str, ...] = ()
-    firmware: Path = FIRMWARE_DIR
+    firmware: Path = IMAGES_DIR  # a signed image, or a directory of them (one per board)
     interval_s: int = 60
     timeout_s: float = 10.0  # for the board to answer at all
     pins: tuple[str, ...] = ()  # `--pin` moves off the default wiring: "pms5003.tx=25", "led=2"
     duty_cycle: float | None = None  # fraction of time a particulate sensor's fan runs
+    public_key: Path = RELEASE_KEY  # what the image must be signed with
 
     def check(self) -> None:
         """ValueError naming the bad option."""

@@ -73,7 +73,7 @@ def parse(wire):
     packets = []
     for frame in bytes(wire).split(b"\x00")[:-1]:
         if not frame:
-            continue  # an empty frame: a sender's flush (PROTOCOL.md), not a packet
+            continue  # consecutive delimiters (PROTOCOL.md): no frame at all
         raw = unstuff(frame)
         if raw[0] != 1:
             raise ValueError("version %d" % raw[0])
@@ -82,3 +82,17 @@ def parse(wire):
         body = json.loads(raw[4:-2].decode())
         packets.append((raw[1], raw[2] << 8 | raw[3], body))
     return packets
+
+
+def parse_after_noise(wire):
+    """(packets, bad frames) of a stream that may start with text that is no frame, as a gateway
+    reads a node's port across its reset (the ESP32 ROM banner)."""
+    packets, bad = [], 0
+    for frame in bytes(wire).split(b"\x00")[:-1]:
+        if not frame:
+            continue
+        try:
+            packets.extend(parse(frame + b"\x00"))
+        except (ValueError, IndexError):
+            bad += 1
+    return packets, bad

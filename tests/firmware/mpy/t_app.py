@@ -13,6 +13,7 @@ from node.rain import RainGauge
 from pms5003 import PMS5003
 
 import fakes
+import gw
 import machine
 from check import eq, near
 
@@ -116,6 +117,26 @@ def test_hello_then_readings_with_increasing_seq():
     eq(first["flags"], {})
 
 
+# What an ESP32's ROM prints at 115200 baud on UART0 (the USB link) after a software reset.
+ROM_BANNER = (
+    b"ets Jul 29 2019 12:21:46\r\n\r\nrst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n"
+    b"configsip: 0, SPIWP:0xee\r\nmode:DIO, clock div:2\r\nload:0x3fff0030,len:4540\r\nentry 0x40080680\r\n"
+)
+
+
+def test_hello_survives_the_boot_banner_before_it():
+    """The node's first byte is a frame delimiter: the ROM banner the gateway read just before it
+    becomes one bad frame of its own, and hello (with its reset cause) decodes."""
+    node = Node()
+    wire = bytes(node.link.from_node)
+    eq(wire[:1], b"\x00")
+    packets, bad = gw.parse_after_noise(ROM_BANNER + wire)
+    eq(bad, 1)
+    eq((packets[0][0], packets[0][2]["reset_cause"]), (HELLO, "watchdog"))
+    packets, bad = gw.parse_after_noise(ROM_BANNER + wire[1:])  # without it: banner and hello are one
+    eq((bad, packets), (1, []))
+
+
 def test_warming_up_after_boot_and_sensor_error_when_silent():
     node = Node(interval_s=10)
     node.run(10.1)
@@ -210,6 +231,8 @@ def test_bad_arguments_and_unknown_commands_get_ok_false_and_change_nothing():
         ("sleep", {"sensor": "nope"}),
         ("wake", {}),
         ("format_flash", None),
+        ("update_firmware", {"manifest": "...", "signature": "..."}),  # firmware comes only by flash
+        ("write_file", {"path": "/main.py", "data": "import evil"}),
     ):
         eq(node.reply(cmd, args)["ok"], False, cmd)
     eq(node.reply("format_flash")["detail"], "unknown command")

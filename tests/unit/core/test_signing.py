@@ -152,7 +152,7 @@ def test_symlink_out_of_the_directory(signed: Path, keys: tuple[Path, Path], tmp
     "change",
     [
         {"format": 2},
-        {"kind": "firmware"},
+        {"kind": "bootloader"},
         {"version": ""},
         {"created": "2026-11-27T18:04:05"},  # no zone
         {"files": "all"},
@@ -206,7 +206,7 @@ def test_signing_refuses_files_outside_and_the_manifest_itself(
         with pytest.raises(ValueError, match=r"outside|twice|not a regular file"):
             sign_manifest(ManifestSpec(tmp_path, files, "policy", "1"), keys[0], out)
     with pytest.raises(ValueError, match="kind"):
-        sign_manifest(ManifestSpec(tmp_path, [Path("a")], "firmware", "1"), keys[0], out)
+        sign_manifest(ManifestSpec(tmp_path, [Path("a")], "bootloader", "1"), keys[0], out)
     with pytest.raises(ValueError, match="directly in"):
         sign_manifest(ManifestSpec(tmp_path, [Path("a")], "policy", "1"), keys[0], tmp_path.parent / "m.json")
 

@@ -186,6 +186,33 @@ def test_script_garbage_split_packets_and_bad_crc() -> None:
     assert [i.values["pm10"] for i in items if isinstance(i, Sample)] == [20.0, 21.0]
 
 
+# An ESP32's ROM at 115200 baud on UART0 (the node's USB link) after machine.reset(), then what
+# MicroPython prints before main.py: one run without a 0x00, up to 700 bytes with a verbose bootloader.
+ROM_BANNER = (
+    b"ets Jul 29 2019 12:21:46\r\n\r\nrst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n"
+    b"configsip: 0, SPIWP:0xee\r\nclk_drv:0x00,q_drv:0x00,d_drv:0x00,cs0_drv:0x00,hd_drv:0x00,wp_drv:0x00\r\n"
+    b"mode:DIO, clock div:2\r\nload:0x3fff0030,len:4540\r\nho 0 tail 12 room 4\r\nload:0x40078000,len:12344\r\n"
+    b"ho 0 tail 12 room 4\r\nload:0x40080400,len:4124\r\nentry 0x40080680\r\n"
+)
+
+
+@pytest.mark.parametrize("banner", [ROM_BANNER, ROM_BANNER * 3], ids=["banner", "long-banner"])
+def test_a_reset_banner_closed_off_by_a_delimiter_leaves_hello_intact(banner: bytes) -> None:
+    """Firmware >= 1.1.0 writes 0x00 before hello: the ROM's text is one frame error of its own, named
+    by the ROM's reset line, and the hello after it decodes with the firmware's reset cause."""
+    hello = packet(0x01, 0, {**HELLO, "reset_cause": "hard"})
+    items = feed_all([banner[:100], banner[100:], b"\x00" + hello, readings(1, {"pm25": 4})])
+    assert [type(i).__name__ for i in items] == ["MalformedFrame", "Info", "NodeSample"]
+    assert "boot text" in str(items[0]) and "rst:0xc (SW_CPU_RESET)" in str(items[0])
+    assert isinstance(items[1], Info) and items[1].body["reset_cause"] == "hard"
+
+
+def test_without_the_delimiter_the_banner_swallows_hello() -> None:
+    """Firmware 1.0.0: banner and hello are one run, one bad frame; the reboot is seen only later."""
+    items = feed_all([ROM_BANNER + packet(0x01, 0, HELLO), readings(1, {"pm25": 4})])
+    assert [type(i).__name__ for i in items] == ["MalformedFrame", "NodeSample"]
+
+
 @pytest.mark.parametrize(
     ("wire", "error", "match"),
     [
