@@ -14,18 +14,19 @@ import threading
 import time
 from pathlib import Path
 
-from gateway import audit, audit_spool
+from gateway import audit
 from gateway.audit import AuditLog
-from gateway.commands import RemoteConfig
 from gateway.commissioning.server import serve as serve_commissioning
 from gateway.config import GatewayConfig
 from gateway.escalation.wiring import build_desk
 from gateway.health import HealthReporter
 from gateway.messages import Event, Publication, utc_now
+from gateway.operations import Operations
 from gateway.outbox import Outbox
 from gateway.privacy.door import Door
 from gateway.publish.mqtt import BrokerRejected, MqttPublisher
 from gateway.registry import CORRECTOR, FALL, NOWCASTER, ModelSlots
+from gateway.rollout.manager import Perception
 from gateway.sensors import SensorPipeline
 from gateway.sources.heartbeat import Heartbeat
 from gateway.state import StateFile
@@ -63,7 +64,8 @@ class Gateway:
             self.door,
             lambda: [c.source.health() for c in self.cameras] + self.sensors.health(),
         )
-        self.remote = RemoteConfig(config, config_path, audit_log, self.sensors.reconfigure, self._answer)
+        self.ops = Operations(config, config_path, audit_log, self.door, self.sensors.reconfigure)
+        self.ops.attach(self.cameras, trusted, Perception(fall, models.people))
         self.escalation = build_desk(config, self.door, self.cameras, audit_log, self.publisher)
         self.events_out, self.heartbeat = 0, Heartbeat()  # the main loop's, for the service watchdog
 
@@ -74,14 +76,11 @@ class Gateway:
         except queue.Full:
             log.error("inbox full for %.0f s: %s from %s lost", EMIT_WAIT_S, event.type, event.source)
 
-    def _answer(self, command_id: str, status: str, detail: str) -> None:
-        self._store([self.door.command_reply(command_id, status, detail)])
-
     def run(self, stop: threading.Event) -> None:
         """Run until `stop` is set; raises BrokerRejected if the broker refuses this gateway."""
         mqtt = self.config.mqtt
         self.publisher.secure(mqtt)
-        self.publisher.subscribe(self.door.topics.commands, self.remote.receive)
+        self.ops.start(self.publisher)
         self.publisher.start(mqtt.host, mqtt.port, mqtt.keepalive_s)
         self.publisher.set_state(self.door.gateway_status(online=True))
         serve_commissioning(self.config, self.cameras, self.sensors, stop)  # a local viewer; off by default
@@ -98,11 +97,11 @@ class Gateway:
                 with contextlib.suppress(queue.Empty):
                     self.handle(self._inbox.get(timeout=0.2))
                 self._store(self.door.tick(utc_now()) + self.escalation.tick(utc_now()))
-                self.remote.handle_pending(utc_now())
+                self._store(self.ops.tick(utc_now()))
                 if time.monotonic() >= next_trust_check:
-                    self._reload_trusted()
+                    self.ops.reload_trusted(self.slots)
                     next_trust_check = time.monotonic() + TRUST_POLL_S
-                self.health.tick(self.remote.config.health_interval_s)
+                self.health.tick(self.ops.remote.config.health_interval_s)
         finally:
             self.shutdown()
 
@@ -110,7 +109,9 @@ class Gateway:
         """One event through the door into the outbox."""
         log.info("event %s %s %s", event.type, event.source, dict(event.data))
         self.events_out += 1
-        self._store(self.door.event(event) + self.escalation.on_event(event))
+        publications = self.door.event(event)
+        self.ops.published(event, publications)
+        self._store(publications + self.escalation.on_event(event))
 
     def _store(self, publications: list[Publication]) -> None:
         """Into the durable outbox (none: retry what a full disk held back), wake the publisher, audit."""
@@ -118,15 +119,6 @@ class Gateway:
             self.publisher.notify()
         audited = ("actor", "topic", "event_id", "event_type")
         self.audit.append_many(audit.PUBLICATION, [{k: getattr(p, k) for k in audited} for p in publications])
-
-    def _reload_trusted(self) -> None:
-        """Swap in a changed policy or models once verified; a refused one leaves the running one."""
-        audit_spool.drain(self.config.storage, self.audit)  # records of `edge-gateway update`
-        replaced = self.trusted.poll(self.audit)
-        if "policy" in replaced:
-            self.door.policy = self.trusted.policy.value
-        if "models" in replaced:
-            self.slots.swap(self.trusted.models.value)
 
     def shutdown(self) -> None:
         """Stop sources first, then hand what is left to the broker, then close the outbox."""
@@ -139,6 +131,7 @@ class Gateway:
         self.health.publish()
         self.publisher.stop(final_state=self.door.gateway_status(online=False))
         self.outbox.close()
+        self.ops.close()
         self.audit.close()
 
 

@@ -29,6 +29,10 @@ Record kinds (``detail`` fields), one constant each below:
   ``kind``, ``request_id``, ``bytes``), why it was refused (``error``), who opened an escalation, who co-signed
   and for how long, and at its end what was sent (``messages``, ``people``, ``fields``, ``open_s``); no keypoint.
 - ``update``: ``edge-gateway update``'s ``step`` (started/refused/completed/rolled_back), ``from``, ``to`` (audit_spool).
+- ``feedback.marked`` / ``feedback.refused``: an actor's mark of an event it received (``actor``, the
+  actor's ``event_id``, ``verdict``, ``reason``) or why one was refused (``actor``, ``error``).
+- ``bundle.changed`` / ``bundle.refused``: a rollout bundle's ``action`` (installed, promoted, rolled_back,
+  discarded), ``version``, who or which rule (``by``), and why; or why a bundle was refused.
 - ``log.recovered``: written by this module only, see above.
 - ``log.gap``: written by this module only: ``lost`` records could not be written (a full disk) between
   the previous record and this one, the first of them at ``since``.
@@ -71,10 +75,15 @@ ESCALATION_REQUESTED: Final = "escalation.requested"
 ESCALATION_REFUSED: Final = "escalation.refused"
 ESCALATION_OPENED: Final = "escalation.opened"
 ESCALATION_CLOSED: Final = "escalation.closed"
+FEEDBACK_MARKED: Final = "feedback.marked"
+FEEDBACK_REFUSED: Final = "feedback.refused"
+BUNDLE_CHANGED: Final = "bundle.changed"
+BUNDLE_REFUSED: Final = "bundle.refused"
 KINDS: Final = frozenset(
     {PUBLICATION, POLICY_LOADED, POLICY_REFUSED, MODEL_LOADED, MODEL_REFUSED, CONFIG_CHANGED, CONFIG_REFUSED}
     | {COMMAND_RECEIVED, UPDATE, LOG_RECOVERED, LOG_GAP}
     | {ESCALATION_REQUESTED, ESCALATION_REFUSED, ESCALATION_OPENED, ESCALATION_CLOSED}
+    | {FEEDBACK_MARKED, FEEDBACK_REFUSED, BUNDLE_CHANGED, BUNDLE_REFUSED}
 )
 PUBLICATION_FIELDS: Final = frozenset({"actor", "topic", "event_id", "event_type"})
 

@@ -38,6 +38,7 @@ from gateway.audit import AuditLog
 from gateway.config import GatewayConfig
 from gateway.messages import JsonValue
 from gateway.security.signed_message import SignedMessageRefused, check_issued, sign_body, verify_signed
+from gateway.signed_inbox import Refused
 from gateway.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,7 @@ REMOTE_KEYS = frozenset({"air", "health_interval_s"})  # detector settings; port
 FIELDS = frozenset({"command_id", "operator", "site", "gateway", "issued", "set", "signature"})
 
 
-class CommandRefused(ValueError):
-    """Why a command changed nothing (sent back to the operator and audit-logged)."""
+CommandRefused = Refused  # why a command changed nothing (sent back to the operator and audit-logged)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from gateway.commissioning.settings import CommissioningConfig
 from gateway.config_references import SensorRef, reference_problems
 from gateway.config_references import summary as references_summary
+from gateway.rollout.settings import RolloutConfig
 from gateway.shipped import models_dir
 from gateway.sources.protocols.node import NODE_SENSORS
 from gateway.sources.protocols.registry import PROTOCOLS
@@ -278,7 +279,8 @@ class TrustConfig(Strict):
         default_factory=dict, description="Operator name -> Ed25519 public key that signs remote commands"
     )
     actors: dict[Slug, Path] = Field(
-        default_factory=dict, description="Actor name -> Ed25519 public key that signs its requests"
+        default_factory=dict,
+        description="Actor name -> Ed25519 public key that signs its break-glass requests and feedback marks",
     )
 
 
@@ -304,6 +306,7 @@ class GatewayConfig(Strict):
     )
     commissioning: CommissioningConfig = Field(default_factory=CommissioningConfig)
     metrics: MetricsConfig | None = Field(None, description="Prometheus metrics endpoint; off when absent")
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
 
     @model_validator(mode="after")
     def _cross_references(self) -> GatewayConfig:

@@ -169,7 +169,12 @@ class SourceHealth:
 
     def to_json(self, now: datetime) -> dict[str, Any]:
         """The retained per-source status payload."""
-        age = None if self.last_reading is None else round((now - self.last_reading).total_seconds(), 1)
+        # A frame stamped just after `now` was taken is not from the future: clamp, never negative.
+        age = (
+            None
+            if self.last_reading is None
+            else max(0.0, round((now - self.last_reading).total_seconds(), 1))
+        )
         return {
             "schema_version": SCHEMA_VERSION,
             "source": self.source,

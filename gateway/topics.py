@@ -78,3 +78,25 @@ class Topics:
     def actor_namespace(self, actor: str, rest: str) -> str:
         """`<prefix>/v1/<actor>/<site>/<gateway>/<rest>`: what only that actor (and operators) read."""
         return f"{self.prefix}/{API_VERSION}/{actor}/{self.site}/{self.gateway}/{rest}"
+
+    def feedback(self, actor: str) -> str:
+        """Where one actor marks events it received as true or false alarms (only it may write)."""
+        return f"{self.base}/feedback/{actor}"
+
+    def feedback_reply(self, actor: str) -> str:
+        """Where the gateway answers one actor's marks (inside that actor's own namespace)."""
+        return f"{self.prefix}/{API_VERSION}/{actor}/{self.site}/{self.gateway}/replies/feedback"
+
+    @property
+    def rollout_commands(self) -> str:
+        """Where operators promote, roll back or discard a rollout bundle."""
+        return f"{self.base}/commands/rollout"
+
+    @property
+    def rollout_results(self) -> str:
+        """Where the gateway answers rollout commands."""
+        return f"{self.base}/replies/rollout"
+
+    def operator(self, report: str) -> str:
+        """Operator-only reports: `feedback` counts, `shadow` comparisons, `rollout` state and notices."""
+        return f"{self.base}/operator/{report}"

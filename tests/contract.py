@@ -1,12 +1,14 @@
 """The published contract (docs/asyncapi.yaml and gateway/publish/schemas/), as a test helper.
 
 `check_message(topic, payload)` validates one MQTT message against the schema of its topic: an
-event's envelope and, by type, its `data`; gateway status; source status; command replies; escalation
-replies and feeds. Beyond
+event's envelope and, by type, its `data`; gateway status; source status; command, feedback and
+escalation replies; escalation feeds; operator reports (feedback counts, shadow comparisons, rollout
+notices). Beyond
 the schemas it holds the gateway to what the documents name: every `data` field of a known type is
 declared by its data schema (the schemas allow more, for integrators' forward compatibility; the
-gateway must not send more than it documents). Commands (and actors' escalation requests) are input, not
-the gateway's output: they are recognised but not checked here (tests send hostile ones on purpose).
+gateway must not send more than it documents). Commands, actors' feedback marks and escalation requests
+are input, not the gateway's output: they are recognised but not checked here (tests send hostile ones
+on purpose).
 """
 
 from __future__ import annotations
@@ -37,8 +39,12 @@ EVENT_TOPIC = re.compile(
 )
 SOURCE_TOPIC = re.compile(rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/sources/(?P<source>{SEGMENT})/status")
 STATUS_TOPIC = re.compile(rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/status")
-COMMAND_TOPIC = re.compile(rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/commands/config")
-REPLY_TOPIC = re.compile(rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/replies/config")
+COMMAND_TOPIC = re.compile(
+    rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/(commands/(config|rollout)|feedback/{SEGMENT})"
+)
+REPLY_TOPIC = re.compile(rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/replies/(config|rollout)")
+FEEDBACK_REPLY_TOPIC = re.compile(rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/{SEGMENT}/replies/feedback")
+OPERATOR_BASE = rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/operator"
 # Break-glass escalations: actors' signed requests and co-signatures (inputs), and the gateway's answers
 # and derived feeds in each actor's namespace.
 ESCALATION_INPUT = re.compile(rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/escalation/{SEGMENT}/(request|cosign)")
@@ -48,8 +54,13 @@ INPUT_TOPIC = re.compile(f"{COMMAND_TOPIC.pattern}|{ESCALATION_INPUT.pattern}") 
 # Topics whose whole payload one schema describes: (topic, schema file, kind).
 ANSWERS = (
     (REPLY_TOPIC, "command-reply-v1.json", "reply"),
+    (FEEDBACK_REPLY_TOPIC, "feedback-reply-v1.json", "feedback_reply"),
     (ESCALATION_FEED, "escalation-feed-v1.json", "escalation_feed"),
     (ESCALATION_REPLY, "escalation-reply-v1.json", "escalation_reply"),
+    *(
+        (re.compile(f"{OPERATOR_BASE}/{report}"), f"operator-{report}-v1.json", f"operator_{report}")
+        for report in ("feedback", "shadow", "rollout")
+    ),
 )
 # Home Assistant discovery, in an actor's namespace; node and object ids as Home Assistant accepts them.
 DISCOVERY_TOPIC = re.compile(

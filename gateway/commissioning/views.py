@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from gateway.config import CameraConfig, GatewayConfig
 from gateway.messages import UNITS, Event, Frame, Reading, SourceHealth, utc_now
+from gateway.rollout.pair import FallPair
 from gateway.vision.fall import FallDetector
 from gateway.vision.pipeline import CameraPipeline
 from gateway.vision.regions import Regions
@@ -56,7 +57,7 @@ class Snapshot:
     tamper: tuple[str, ...]
 
 
-def _people(fall: FallDetector | None, width: int, height: int) -> tuple[Person, ...]:
+def _people(fall: FallDetector | FallPair | None, width: int, height: int) -> tuple[Person, ...]:
     if fall is None:
         return ()
     out = []
@@ -75,7 +76,8 @@ class CameraView:
         self.config = config
         self.regions = Regions([(z.name, z.polygon) for z in config.zones], config.masks)
         self.source = pipeline.source
-        self._fall = next((d for d in pipeline.detectors if isinstance(d, FallDetector)), None)
+        # With a rollout, the camera's fall detector sits in a FallPair: the page shows the active one.
+        self._fall = next((d for d in pipeline.detectors if isinstance(d, FallDetector | FallPair)), None)
         self._tamper = next((d for d in pipeline.detectors if isinstance(d, TamperDetector)), None)
         self._latest: Snapshot | None = None
         self._newer = threading.Condition()

@@ -26,6 +26,8 @@ from gateway.topics import Topics
 COMMAND_REPLY = "command.reply"  # audit name of an answer to an operator's command
 ESCALATION_FEED = "escalation.feed"  # audit name of one message of a break-glass feed
 ESCALATION_REPLY = "escalation.reply"  # audit name of an answer about an escalation
+FEEDBACK_REPLY = "feedback.reply"  # audit name of an answer to an actor's mark
+OPERATOR_REPORT = "operator.report"  # audit name of a report to operators (counts, comparisons)
 
 
 class Door:
@@ -106,6 +108,39 @@ class Door:
         topic = self.topics.escalation_reply(actor)
         payload = dump_json({"schema_version": 1, **body})
         return Publication(new_event_id(), topic, payload, actor=actor, event_type=ESCALATION_REPLY)
+
+    def rollout_reply(self, command_id: str, status: str, detail: str) -> Publication:
+        """The answer to an operator's rollout command (operators only may read it)."""
+        reply = self.command_reply(command_id, status, detail)
+        return Publication(
+            reply.event_id,
+            self.topics.rollout_results,
+            reply.payload,
+            actor="operator",
+            event_type=COMMAND_REPLY,
+        )
+
+    def feedback_reply(self, actor: str, feedback_id: str, status: str, detail: str) -> Publication:
+        """The answer to one actor's mark, in that actor's namespace: its own id and words, nothing else."""
+        body = {
+            "schema_version": 1,
+            "feedback_id": feedback_id[:64],
+            "status": status,
+            "detail": detail[:300],
+        }
+        reply_id = f"feedback-{new_event_id()}"
+        topic = self.topics.feedback_reply(actor)
+        return Publication(reply_id, topic, dump_json(body), actor=actor, event_type=FEEDBACK_REPLY)
+
+    def operator_report(
+        self, report: str, body: Mapping[str, JsonValue], retain: bool = False
+    ) -> Publication:
+        """A report for operators only (feedback counts, shadow comparison, rollout state): no event data."""
+        payload = dump_json({"schema_version": 1, "report": report, **body})
+        topic = self.topics.operator(report)
+        return Publication(
+            f"{report}-{new_event_id()}", topic, payload, retain, actor="operator", event_type=OPERATOR_REPORT
+        )
 
     def gateway_status(self, online: bool) -> Publication:
         """The gateway's retained availability (also used as the MQTT last will)."""

@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from gateway.messages import utc_iso
 
 FORMAT: Final = 1
-KINDS: Final = frozenset({"models", "policy", "release", "firmware"})  # release: gateway/update/
+KINDS: Final = frozenset({"models", "policy", "release", "firmware", "bundle"})  # gateway/update/, rollout/
 MAX_MANIFEST_BYTES: Final = 1 << 20  # a manifest lists files; anything this large is not one
 _FIELDS: Final = frozenset({"format", "kind", "version", "created", "files", "signature"})
 _FILE_FIELDS: Final = frozenset({"path", "sha256", "size"})

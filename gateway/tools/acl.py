@@ -5,10 +5,13 @@ The broker authenticates every client by its certificate and uses the certificat
 
 | identity              | may                                                                    |
 |-----------------------|------------------------------------------------------------------------|
-| `actor.<name>`        | read `<prefix>/v1/<name>/#`, its own projection, and nothing else      |
+| `actor.<name>`        | read `<prefix>/v1/<name>/#`, its own projection, and nothing else;     |
+|                       | write `<prefix>/v1/<site>/<gw>/feedback/<name>` of each gateway: its   |
+|                       | own marks, on its own topic only                                       |
 | `gw.<site>.<gw>`      | write `<prefix>/v1/+/<site>/<gw>/events/#` (every actor's projection   |
-|                       | of *its own* events), `<prefix>/v1/<site>/<gw>/status`,                |
-|                       | `.../sources/#`, `.../replies/#`; read `.../commands/#`                |
+|                       | of *its own* events) and `.../replies/feedback` (answers to marks),    |
+|                       | `<prefix>/v1/<site>/<gw>/status`, `.../sources/#`, `.../replies/#`,    |
+|                       | `.../operator/#`; read `.../commands/#`, `.../feedback/#`              |
 | `operator.<name>`     | read `<prefix>/v1/#`; write `<prefix>/v1/+/+/commands/#`               |
 | `bridge.<district>`   | at the central broker, what each of its district's gateways may (the   |
 |                       | same five rules per gateway), and write `<prefix>/v1/_bridge/<district>/state` |
@@ -22,7 +25,7 @@ the derived feeds into each actor's namespace, `<prefix>/v1/+/<site>/<gw>/replie
 `<prefix>/v1/+/+/+/escalation/feed` (Mosquitto checks each delivery; EMQX checks subscriptions, so
 there an operator's `#` filter must be kept from matching, see emqx_acl).
 
-Everything else is denied: actors publish nothing but those requests, gateways cannot write another site's or gateway's
+Everything else is denied: actors publish nothing but those requests and their own feedback marks, gateways cannot write another site's or gateway's
 topics nor read any actor's, nobody but an operator sends commands. Actor names and site names share
 the topic level after `v1`, so an actor may not be named like a site (ValueError).
 
@@ -170,10 +173,13 @@ def _gateway_rules(who: Principals, identity: str, site: str, gw: str) -> list[G
     # `+` is any actor: the gateway publishes every actor's projection, but only of its own events.
     return [
         Grant(identity, Access.WRITE, f"{root}/+/{site}/{gw}/events/#"),
+        Grant(identity, Access.WRITE, f"{root}/+/{site}/{gw}/replies/feedback"),
         Grant(identity, Access.WRITE, f"{base}/status"),
         Grant(identity, Access.WRITE, f"{base}/sources/#"),
         Grant(identity, Access.WRITE, f"{base}/replies/#"),
+        Grant(identity, Access.WRITE, f"{base}/operator/#"),
         Grant(identity, Access.READ, f"{base}/commands/#"),
+        Grant(identity, Access.READ, f"{base}/feedback/#"),
     ] + [Grant(identity, Access.WRITE, f"{root}/{a}/{d}/+/{node}/+/config") for a, d in who.discovery]
 
 
@@ -192,8 +198,16 @@ def grants(
     who = Principals.of(prefix, actors, gateways, operators, options)
     who = replace(who, escalation=_escalating(who, options.escalation))
     root = f"{who.prefix}/{API_VERSION}"
-    out = [Grant(identity_actor(a), Access.READ, f"{root}/{a}/#") for a in who.actors]
     every_gateway = [*who.gateways, *(gw for _, behind in who.bridges for gw in behind)]
+    out = []
+    for actor in who.actors:
+        out.append(Grant(identity_actor(actor), Access.READ, f"{root}/{actor}/#"))
+        # One rule per gateway, never `+/+`: a wildcard site level would let an actor write into
+        # another actor's namespace (actor and site names share that level).
+        out += [
+            Grant(identity_actor(actor), Access.WRITE, f"{root}/{site}/{gw}/feedback/{actor}")
+            for site, gw in every_gateway
+        ]
     out += [
         Grant(identity_actor(a), Access.READ, f"{root}/{site}/{gw}/status")
         for a, _ in who.discovery

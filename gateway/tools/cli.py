@@ -15,6 +15,7 @@ from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.service_state import write_state
 from gateway.stopping import stop_on_signals
 from gateway.tools.admin import add_commands
+from gateway.tools.bundle import app as bundle_app
 from gateway.tools.commissioning import app as commissioning_app
 from gateway.tools.doctor import doctor
 from gateway.tools.flash import flash
@@ -158,6 +159,7 @@ def watch(
 
 add_commands(app)
 app.command("flash")(flash)
+app.add_typer(bundle_app, name="bundle")
 app.add_typer(commissioning_app, name="commissioning")
 app.add_typer(node_app, name="node")
 app.command()(doctor)

@@ -13,6 +13,7 @@ from typing import Any
 from gateway.config import CameraConfig, GatewayConfig, SensorConfig
 from gateway.events import matching_types
 from gateway.privacy.policy import Grant, Policy
+from gateway.rollout.store import describe as describe_rollout
 from gateway.sources.protocols.node import NODE_SENSORS, VALUE_KEYS
 from gateway.sources.protocols.registry import get_protocol
 
@@ -167,4 +168,5 @@ def register_entry(config: GatewayConfig, policy: Policy, policy_version: str) -
         "recipients": recipients,
         "policy_actors_receiving_nothing_from_this_device": nothing,
         "device_retention": "events are kept on the device only until the broker acknowledges them",
+        "model_rollout": describe_rollout(config.storage),
     }

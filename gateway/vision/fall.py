@@ -206,6 +206,19 @@ class FallDetector:
                 self._orphans.remove(person)
         return events
 
+    def quiet(self, now: float) -> bool:
+        """Nobody tracked is still or down: a new detector starting on this frame would not learn a
+        still person into its background (whose ghost would blind it when they move; rollout/pair.py).
+        A fall whose person is no longer tracked does not count: it may be remembered for
+        `hold_down_s`, and waiting that long would leave the new detector blind instead."""
+        for track in self._tracker.tracks:
+            person = self._people.get(track.id)
+            if person is None or not person.is_person:
+                continue
+            if person.state.active or now - track.moved_at > MOVING_S:
+                return False
+        return True
+
     def _keep(self, now: float) -> list[Box]:
         """Where the background must not learn: people who moved lately, and everyone who fell."""
         boxes = []

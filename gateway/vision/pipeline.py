@@ -164,6 +164,24 @@ def perception(
     return None if shipped is None else (locator, shipped)
 
 
+def fall_detector(
+    camera: CameraConfig,
+    fall_model: FallModel | Slot[FallModel] | None,
+    people: Mapping[str, PersonModel],
+    settings: FallSettings | None = None,
+) -> FallDetector | None:
+    """A camera's fall detector (its own locator and tracker), None without a fall or pose model.
+
+    `settings` default to the camera's config; a rollout bundle brings its own (gateway/rollout/)."""
+    seeing = perception(camera, people)
+    if fall_model is None or seeing is None:
+        return None
+    # Not time-scaled: simulated cameras stream in real time whatever the sensors' pace.
+    settings = settings or FallSettings(confirm_s=camera.fall.confirm_s)
+    locator, pose = seeing
+    return FallDetector(camera.id, settings, camera_regions(camera), fall_model, locator=locator, pose=pose)
+
+
 def build_camera(
     camera: CameraConfig,
     fall_model: Slot[FallModel] | None,
@@ -177,14 +195,11 @@ def build_camera(
     tamper = TamperDetector(camera.id, scale_durations(TamperSettings(), 1.0 / time_scale), regions)
     detectors: list[FrameDetector] = [tamper]
     if camera.fall.enabled:
-        seeing = perception(camera, people)
-        if fall_model is None or seeing is None:
+        fall = fall_detector(camera, fall_model, people)
+        if fall is None:
             log.warning(
                 "camera %s: no fall or pose model in the signed manifest; fall detection off", camera.id
             )
         else:
-            # Not time-scaled: simulated cameras stream in real time whatever the sensors' pace.
-            fall = FallSettings(confirm_s=camera.fall.confirm_s)
-            locator, pose = seeing
-            detectors.append(FallDetector(camera.id, fall, regions, fall_model, locator=locator, pose=pose))
+            detectors.append(fall)
     return CameraPipeline(source, detectors, emit)

@@ -1,7 +1,7 @@
 """`python -m tests.bench [PART ...]`: run the benchmarks, print the table, write run/bench.json.
 
 Parts: decoders (figure 1), site (2), latency (3), drain (4, needs site's event rate, so runs it
-too), camera (5-7). Without arguments every part runs; a partial run writes run/bench-<parts>.json.
+too), camera (5-7), shadow (8). Without arguments every part runs; a partial run writes run/bench-<parts>.json.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.bench import camera, decoders, drain, latency, site_cpu
+from tests.bench import camera, decoders, drain, latency, shadow, site_cpu
 from tests.bench.report import Figure, table, write_json
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = ROOT / "run"
-PARTS = ("decoders", "site", "latency", "drain", "camera")
+PARTS = ("decoders", "site", "latency", "drain", "camera", "shadow")
 
 
 def measure(workdir: Path, parts: tuple[str, ...] = PARTS) -> list[Figure]:
@@ -34,6 +34,9 @@ def measure(workdir: Path, parts: tuple[str, ...] = PARTS) -> list[Figure]:
         figures += drain.run(workdir / "drain", site.events / site.window_s)
     if "camera" in parts:
         figures += camera.run(workdir / "camera")
+    if "shadow" in parts:
+        print("figure 8: shadow rollout overhead and rollback ...", file=sys.stderr)
+        figures += shadow.run(workdir / "shadow")
     return figures
 
 

@@ -223,3 +223,20 @@ def test_client_without_a_valid_certificate_is_refused(
     assert outcome != "connected"
     assert broker.wait_log(broker_says), broker.log()
     client(AMBULANCE)  # positive control: a valid certificate still connects
+
+
+def test_an_actor_writes_only_its_own_feedback_topic(client: Callable[[str], TlsClient]) -> None:
+    """The broker authenticates a mark by its topic: ambulance's certificate may write only
+    `.../feedback/ambulance` of each gateway; its answer reaches only the ambulance."""
+    gateway, ambulance, politie = client(GW1), client(AMBULANCE), client(POLITIE)
+    gateway.subscribe("city/v1/site-a/gw-1/feedback/#")
+    politie.subscribe("city/v1/politie/#")
+    assert ambulance.publish("city/v1/site-a/gw-1/feedback/politie", b"forged") == NOT_AUTHORIZED
+    assert ambulance.publish("city/v1/politie/site-a/feedback/ambulance", b"into-politie") == NOT_AUTHORIZED
+    assert ambulance.publish("city/v1/site-a/gw-1/feedback/ambulance", b"mark") == 0
+    assert gateway.received(b"mark")
+    assert gateway.payloads() == [b"mark"]
+    ambulance.subscribe("city/v1/ambulance/#")
+    assert gateway.publish("city/v1/ambulance/site-a/gw-1/replies/feedback", b"answer") == 0
+    assert ambulance.received(b"answer")
+    assert politie.payloads() == []

@@ -16,7 +16,8 @@ STAGES = [
     {"privacy"},
     {"outbox"},
     {"publish"},
-    {"sensors", "health", "commands", "app", "service", "commissioning", "metrics", "escalation"},
+    {"sensors", "health", "commands", "app", "service", "commissioning", "metrics", "escalation"}
+    | {"signed_inbox", "feedback", "rollout", "operations"},
 ]
 # The one exception to "no image encoder in gateway/": the commissioning page's previews, JPEG for a
 # browser on the page's local address. That package is a viewer: it may publish nothing.
@@ -117,6 +118,27 @@ def test_the_commissioning_page_publishes_nothing_and_only_it_encodes_previews()
         ("gateway.config", "gateway.commissioning.settings"),
         ("gateway.tools.commissioning", "gateway.commissioning.password"),
     }
+
+
+# The shadow rollout runs a second fall detector per camera. Its events go to the comparator only:
+# nothing in the rollout package can reach the door, the outbox, MQTT or an emit callback.
+ROLLOUT = "gateway.rollout"
+SHADOW_NO_WAY_OUT = ("gateway.privacy.door", "gateway.outbox", "gateway.publish", "gateway.app", "paho")
+
+
+def test_shadow_events_cannot_reach_the_door() -> None:
+    reaching_out, emitting = [], []
+    for name, tree in modules():
+        if not name.startswith(ROLLOUT):
+            continue
+        reaching_out += [f"{name} imports {t}" for t in imported(tree) if t.startswith(SHADOW_NO_WAY_OUT)]
+        for node in ast.walk(tree):
+            called = node.func if isinstance(node, ast.Call) else None
+            callee = getattr(called, "id", None) or getattr(called, "attr", None)
+            if callee in {"emit", "_emit", "_send", "Door", "event"}:
+                emitting.append(f"{name} calls {callee}")
+    assert not reaching_out
+    assert not emitting
 
 
 def test_the_composition_root_is_small_and_no_module_is_large() -> None:

@@ -129,6 +129,12 @@ def test_topic_addresses_match_the_topics_module() -> None:
     assert channels["sourceStatus"] == filled.source_status("{source}")
     assert channels["configCommands"] == filled.commands
     assert channels["configReplies"] == filled.command_results
+    assert channels["feedbackMarks"] == filled.feedback("{actor}")
+    assert channels["feedbackReplies"] == filled.feedback_reply("{actor}")
+    assert channels["rolloutCommands"] == filled.rollout_commands
+    assert channels["rolloutReplies"] == filled.rollout_results
+    for report in ("feedback", "shadow", "rollout"):
+        assert channels[f"operator{report.title()}"] == filled.operator(report)
 
 
 @pytest.mark.parametrize("path", list(schema_files()), ids=lambda p: p.name)
@@ -162,12 +168,23 @@ def test_what_the_door_builds_validates() -> None:
     publications += [
         door.command_reply("6f1c2d0e", "applied", "air"),
         door.command_reply("", "refused", "bad signature"),
+        door.rollout_reply("6f1c2d0e", "applied", "fall-2 promoted"),
+        door.feedback_reply("ambulance", "3b0f", "accepted", "false_alarm recorded"),
         door.gateway_status(True),
         door.gateway_status(False),
         door.source_health(SourceHealth("pm-hall", False, 0, 3, 1, 2, None), WHEN),
     ]
     kinds = [check_message(p.topic, p.payload).kind for p in publications]
-    assert kinds == ["event", "reply", "reply", "status", "status", "source_status"]
+    assert kinds == [
+        "event",
+        "reply",
+        "reply",
+        "reply",
+        "feedback_reply",
+        "status",
+        "status",
+        "source_status",
+    ]
 
 
 def test_a_signed_command_validates() -> None:

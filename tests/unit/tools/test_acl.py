@@ -21,13 +21,17 @@ EXPECTED = """\
 
 user actor.ambulance
 topic read city/v1/ambulance/#
+topic write city/v1/site-a/gw-1/feedback/ambulance
 
 user gw.site-a.gw-1
 topic write city/v1/+/site-a/gw-1/events/#
+topic write city/v1/+/site-a/gw-1/replies/feedback
 topic write city/v1/site-a/gw-1/status
 topic write city/v1/site-a/gw-1/sources/#
 topic write city/v1/site-a/gw-1/replies/#
+topic write city/v1/site-a/gw-1/operator/#
 topic read city/v1/site-a/gw-1/commands/#
+topic read city/v1/site-a/gw-1/feedback/#
 
 user operator.ops
 topic read city/v1/#
@@ -109,6 +113,22 @@ BROKER = Broker(mosquitto_acl("city", ACTORS, GATEWAYS, ["ops"]))
         ("operator.ops", "write", "city/v1/site-b/gw-1/status", False),
         ("operator.ops", "write", "city/v1/ambulance/site-b/gw-1/events/x", False),
         ("operator.ops", "read", "$SYS/broker/clients", False),
+        ("actor.ambulance", "write", "city/v1/site-a/gw-1/feedback/ambulance", True),
+        ("actor.ambulance", "write", "city/v1/site-a/gw-1/feedback/politie", False),
+        ("actor.ambulance", "write", "city/v1/site-c/gw-1/feedback/ambulance", False),
+        ("actor.ambulance", "write", "city/v1/politie/site-a/feedback/ambulance", False),
+        ("actor.ambulance", "read", "city/v1/site-a/gw-1/feedback/ambulance", False),
+        ("actor.ambulance", "read", "city/v1/site-a/gw-1/operator/feedback", False),
+        ("actor.ambulance", "read", "city/v1/ambulance/site-a/gw-1/replies/feedback", True),
+        ("actor.politie", "read", "city/v1/ambulance/site-a/gw-1/replies/feedback", False),
+        ("gw.site-a.gw-1", "read", "city/v1/site-a/gw-1/feedback/ambulance", True),
+        ("gw.site-a.gw-1", "read", "city/v1/site-a/gw-2/feedback/ambulance", False),
+        ("gw.site-a.gw-1", "write", "city/v1/ambulance/site-a/gw-1/replies/feedback", True),
+        ("gw.site-a.gw-1", "write", "city/v1/site-a/gw-1/feedback/ambulance", False),
+        ("gw.site-a.gw-1", "write", "city/v1/site-a/gw-1/operator/shadow", True),
+        ("gw.site-a.gw-1", "write", "city/v1/site-a/gw-2/operator/shadow", False),
+        ("operator.ops", "read", "city/v1/site-b/gw-1/operator/shadow", True),
+        ("operator.ops", "write", "city/v1/site-b/gw-1/commands/rollout", True),
         ("actor.unknown", "read", "city/v1/unknown/x", False),
         ("", "read", "city/v1/ambulance/x", False),
     ],
@@ -184,7 +204,8 @@ def test_emqx_acl_example() -> None:
     assert '{allow, {username, "actor.ambulance"}, subscribe, ["city/v1/ambulance/#"]}.' in text
     assert (
         '{allow, {username, "gw.site-a.gw-1"}, publish, ["city/v1/+/site-a/gw-1/events/#", '
-        '"city/v1/site-a/gw-1/status", "city/v1/site-a/gw-1/sources/#", "city/v1/site-a/gw-1/replies/#"]}.'
+        '"city/v1/+/site-a/gw-1/replies/feedback", "city/v1/site-a/gw-1/status", '
+        '"city/v1/site-a/gw-1/sources/#", "city/v1/site-a/gw-1/replies/#", "city/v1/site-a/gw-1/operator/#"]}.'
     ) in text
     assert '{allow, {username, "operator.ops"}, publish, ["city/v1/+/+/commands/#"]}.' in text
 
@@ -305,7 +326,10 @@ def test_emqx_acl_of_a_central_broker_has_the_same_rules() -> None:
     text = emqx_acl("city", ACTORS, [], ["ops"], AclOptions(bridges=DISTRICTS))
     rules = [line for line in text.splitlines() if not line.startswith("%%")][:-1]
     assert all(EMQX_RULE.fullmatch(line) for line in rules), rules
-    assert '{allow, {username, "bridge.zuid"}, subscribe, ["city/v1/site-b/gw-1/commands/#"]}.' in text
+    assert (
+        '{allow, {username, "bridge.zuid"}, subscribe, ["city/v1/site-b/gw-1/commands/#", '
+        '"city/v1/site-b/gw-1/feedback/#"]}.'
+    ) in text
 
 
 def _gateway_config(tmp_path: Path, site: str, gateway: str) -> Path:

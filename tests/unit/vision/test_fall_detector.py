@@ -220,3 +220,15 @@ def test_an_empty_room_runs_no_pose_inference() -> None:
     for frame in frames(lambda t: empty, 20.0, eyes, empty_s=30.0):
         assert detector.on_frame(frame) == []
     assert eyes.runs == detector.pose_runs == 0
+
+
+def test_the_scene_is_quiet_only_while_nobody_tracked_is_still_or_down() -> None:
+    """When a rollout may start a shadow detector (gateway/rollout/pair.py): not on a fallen person."""
+    eyes = SeesTheBody()
+    detector = FallDetector("hall-cam", FallSettings(), Regions(), RuleModel(), pose=eyes)
+    quiet = {}
+    for frame in frames(fall_script(down_s=15.0), 20.0, eyes):
+        detector.on_frame(frame)
+        quiet[round((frame.time - START).total_seconds(), 1)] = detector.quiet(frame.time.timestamp())
+    assert quiet[1.0] and quiet[4.0]  # the empty room; someone walking
+    assert not quiet[10.0] and not quiet[15.0]  # someone down after the fall

@@ -21,9 +21,9 @@ from gateway.app import Gateway
 from gateway.audit import AuditLog
 from gateway.config import FallConfig, GatewayConfig
 from gateway.privacy.policy import DEFAULT_POLICY
+from gateway.rollout.pair import FallPair
 from gateway.security.signing import ManifestSpec, generate_signing_key, sign_manifest
 from gateway.trust import Trusted, Untrusted
-from gateway.vision.fall import FallDetector
 from gateway.vision.person_model import OnnxPersonLocator
 from gateway.vision.pose import CropPoseEstimator
 from tests.unit.vision.test_person_onnx_manifest import MANIFEST, tiny_yolo
@@ -83,7 +83,9 @@ def build(config: GatewayConfig, tmp_path: Path) -> Gateway:
 
 def test_camera_uses_the_signed_person_model_it_names(tmp_path: Path) -> None:
     gateway = build(gateway_config(tmp_path, "person/tiny.json"), tmp_path)
-    (fall,) = [d for d in gateway.cameras[0].detectors if isinstance(d, FallDetector)]
+    (pair,) = [d for d in gateway.cameras[0].detectors if isinstance(d, FallPair)]  # the rollout's
+    fall = pair.active
+    assert fall is not None
     assert isinstance(fall._locator, OnnxPersonLocator)
     assert fall._locator.manifest.name == "tiny-yolo"
     assert isinstance(fall._pose, CropPoseEstimator)  # a box-only model's people are posed by MoveNet
