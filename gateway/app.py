@@ -47,7 +47,7 @@ class Gateway:
     ) -> None:
         self.config, self.trusted, self.audit = config, trusted, audit_log
         self.door = Door.of(config, trusted.policy.value)
-        self.outbox = Outbox(config.storage / "outbox.sqlite3")
+        self.outbox = Outbox(config.storage / "outbox.sqlite3", config.outbox)
         client_id = config.mqtt.client_id or f"{config.site}-{config.gateway}"
         self.publisher = MqttPublisher(client_id, self.outbox, will=self.door.gateway_status(online=False))
         self._inbox: queue.Queue[Event] = queue.Queue(maxsize=10_000)

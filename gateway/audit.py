@@ -10,10 +10,15 @@ ASCII) and fsynced before ``append`` returns::
   Editing, deleting, reordering or inserting a line therefore breaks the chain at that seq, and
   ``audit_chain.verify_chain`` names it. Truncating the newest records cannot be seen from the file alone: anchor the
   head (``AuditLog.head``) somewhere else, e.g. in a periodic signed status, to detect that too.
-- The file only ever grows. Bytes torn by a crash during an append stay where they are; on reopen they are
-  logged as a warning and accounted for by a ``log.recovered`` record (their length and sha256), which
-  ``audit_chain.verify_chain`` accepts in place of nothing at all. The log can therefore live under ``chattr +a``.
-- One writer per file: ``AuditLog`` takes an exclusive ``flock`` and raises ``AuditLogBusy`` otherwise.
+- A segment only ever grows. Bytes torn by a crash during an append stay where they are; on reopen they
+  are logged as a warning and accounted for by a ``log.recovered`` record (their length and sha256), which
+  ``audit_chain.verify_chain`` accepts in place of nothing at all.
+- Bounded (config ``audit:``): past ``segment_mb`` the file becomes ``audit.NNNNNN.jsonl`` and a new one
+  starts with a ``log.continued`` record, the next seq, chained to the last line before it; only the newest
+  ``keep_segments`` files are kept. ``verify_chain`` walks what is kept, from the oldest segment's first
+  record on. Unbounded (no ``bounds``), the one file can live under ``chattr +a``.
+- One writer per log: ``AuditLog`` takes an exclusive ``flock`` on ``<log>.lock`` and raises
+  ``AuditLogBusy`` otherwise.
 
 Record kinds (``detail`` fields), one constant each below:
 
@@ -34,6 +39,8 @@ Record kinds (``detail`` fields), one constant each below:
 - ``bundle.changed`` / ``bundle.refused``: a rollout bundle's ``action`` (installed, promoted, rolled_back,
   discarded), ``version``, who or which rule (``by``), and why; or why a bundle was refused.
 - ``log.recovered``: written by this module only, see above.
+- ``log.continued``: written by this module only, first in each new segment: the ``previous`` segment's
+  file name and its last record's seq (``previous_seq``).
 - ``log.gap``: written by this module only: ``lost`` records could not be written (a full disk) between
   the previous record and this one, the first of them at ``since``.
 
@@ -43,19 +50,44 @@ A disk that refuses an append (full, failing) does not stop the gateway: the rec
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
+from gateway.audit_files import (
+    Tail,
+    finish_rotation,
+    fsync_dir,
+    lock,
+    next_segment,
+    prune_segments,
+    read_tail,
+    segment_paths,
+    start_segment,
+    write_all,
+)
+from gateway.audit_record import (
+    GENESIS,
+    MAX_LINE,
+    AuditLogBusy,
+    AuditLogCorrupt,
+    AuditLogError,
+    AuditRecord,
+    RecordInvalid,
+    canonical,
+    is_record,
+    parse_record,
+    record_hash,
+    sha256_hex,
+)
+from gateway.config import AuditConfig
 from gateway.messages import JsonValue, utc_iso, utc_now
 
 log = logging.getLogger(__name__)
@@ -71,6 +103,7 @@ COMMAND_RECEIVED: Final = "command.received"
 UPDATE: Final = "update"
 LOG_RECOVERED: Final = "log.recovered"
 LOG_GAP: Final = "log.gap"
+LOG_CONTINUED: Final = "log.continued"
 ESCALATION_REQUESTED: Final = "escalation.requested"
 ESCALATION_REFUSED: Final = "escalation.refused"
 ESCALATION_OPENED: Final = "escalation.opened"
@@ -81,63 +114,24 @@ BUNDLE_CHANGED: Final = "bundle.changed"
 BUNDLE_REFUSED: Final = "bundle.refused"
 KINDS: Final = frozenset(
     {PUBLICATION, POLICY_LOADED, POLICY_REFUSED, MODEL_LOADED, MODEL_REFUSED, CONFIG_CHANGED, CONFIG_REFUSED}
-    | {COMMAND_RECEIVED, UPDATE, LOG_RECOVERED, LOG_GAP}
+    | {COMMAND_RECEIVED, UPDATE, LOG_RECOVERED, LOG_GAP, LOG_CONTINUED}
     | {ESCALATION_REQUESTED, ESCALATION_REFUSED, ESCALATION_OPENED, ESCALATION_CLOSED}
     | {FEEDBACK_MARKED, FEEDBACK_REFUSED, BUNDLE_CHANGED, BUNDLE_REFUSED}
 )
 PUBLICATION_FIELDS: Final = frozenset({"actor", "topic", "event_id", "event_type"})
-
-GENESIS: Final = "0" * 64
-MAX_LINE: Final = 64 * 1024  # one record; bounds what reopening has to read back
-_ORDER: Final = ("seq", "time", "kind", "detail", "prev", "hash")
-_FIELDS: Final = frozenset(_ORDER)
-# Reopening reads at most this much of the tail: a torn record, our recovery record, and the head.
-_TAIL_WINDOW: Final = 4 * (MAX_LINE + 1)
-
-
-class AuditLogError(Exception):
-    """The audit log cannot be continued as it is found."""
-
-
-class RecordInvalid(ValueError):
-    """A line is not a well-formed record whose hash matches its content."""
-
-
-class AuditLogBusy(AuditLogError):
-    """Another writer (process or object) holds the log."""
-
-
-class AuditLogCorrupt(AuditLogError):
-    """The newest complete record does not verify: history was changed, not torn. Run verify_chain."""
-
-
-def canonical(value: Mapping[str, object]) -> bytes:
-    """Canonical JSON bytes: sorted keys, compact separators, ASCII, no NaN."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
-    ).encode()
-
-
-def sha256_hex(data: bytes) -> str:
-    """Hex sha256 of ``data``."""
-    return hashlib.sha256(data).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
-    """One record, as written; ``line`` is its exact bytes in the file (without the newline)."""
-
-    seq: int
-    time: str
-    kind: str
-    detail: Mapping[str, JsonValue]
-    prev: str
-    hash: str
-
-    @property
-    def line(self) -> bytes:
-        """The canonical line, whose sha256 is the next record's ``prev``."""
-        return canonical(asdict(self))
+__all__ = [  # the record's own names live in audit_record; callers find them here
+    "GENESIS",
+    "AuditLog",
+    "AuditLogBusy",
+    "AuditLogCorrupt",
+    "AuditLogError",
+    "AuditRecord",
+    "RecordInvalid",
+    "canonical",
+    "fsync_dir",
+    "parse_record",
+    "sha256_hex",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,33 +142,6 @@ class Recovery:
     torn_bytes: int
     torn_sha256: str
     record: AuditRecord
-
-
-def parse_record(line: bytes) -> AuditRecord:
-    """The record on ``line`` if it is canonical and its ``hash`` matches; RecordInvalid saying why not."""
-    try:
-        data = json.loads(line)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise RecordInvalid(f"not JSON: {exc}") from exc
-    if not isinstance(data, dict) or set(data) != _FIELDS:
-        raise RecordInvalid(f"fields must be exactly {sorted(_FIELDS)}")
-    seq, time, kind, detail, prev, digest = (data[k] for k in _ORDER)
-    if not (isinstance(seq, int) and isinstance(detail, dict) and isinstance(prev, str)):
-        raise RecordInvalid("seq, detail or prev has the wrong type")
-    if not (isinstance(time, str) and isinstance(kind, str) and isinstance(digest, str)):
-        raise RecordInvalid("time, kind or hash has the wrong type")
-    record = AuditRecord(seq=seq, time=time, kind=kind, detail=detail, prev=prev, hash=digest)
-    if record.line != line:
-        raise RecordInvalid("not in canonical form (edited by hand?)")
-    if record_hash(record) != digest:
-        raise RecordInvalid("hash does not match the record's content")
-    return record
-
-
-def record_hash(record: AuditRecord) -> str:
-    body = asdict(record)
-    del body["hash"]
-    return sha256_hex(canonical(body))
 
 
 def _check_detail(kind: str, detail: Mapping[str, JsonValue]) -> None:
@@ -199,37 +166,50 @@ class AuditLog:
         *,
         clock: Callable[[], datetime] = utc_now,
         write: Callable[[int, bytes], int] = os.write,
+        bounds: AuditConfig | None = None,
     ) -> None:
         """Open or create ``path``; a torn tail is recovered (see the module docstring).
 
         Raises AuditLogBusy if another writer holds it, AuditLogCorrupt if its newest complete record
-        does not verify. ``write`` is ``os.write`` (a seam: a disk that fails on demand).
+        does not verify. ``write`` is ``os.write`` (a seam: a disk that fails on demand). With
+        ``bounds`` the log is kept in numbered segments of about ``segment_mb``, the newest
+        ``keep_segments`` of them (without: one file that only grows).
         """
         self.path: Final = path
         self._clock = clock
         self._os_write = write
+        self._bounds = bounds
         self.lost = 0  # records not written because the disk refused them since the last good append
         self._lost_since = ""
         self._torn_seen: tuple[int, bytes] | None = None
+        self._rotate_failing = False
         self._lock = threading.Lock()
+        try:
+            self._lock_fd = lock(path)
+        except BlockingIOError as exc:
+            raise AuditLogBusy(f"{path} is already open for writing elsewhere") from exc
+        self._fd = -1
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        path = self.path
+        finish_rotation(path)
+        older = segment_paths(path)
+        if older and (not path.exists() or path.stat().st_size == 0):
+            self._continue(older[-1], retire=None)  # the current segment went missing: start one
         created = not path.exists()
         self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            os.close(self._fd)
-            raise AuditLogBusy(f"{path} is already open for writing elsewhere") from exc
         if created:
             fsync_dir(path.parent)
         self._seq = 0
         self._head = GENESIS
         self._dirty = True
         self.recovery: Recovery | None = None  # set when torn bytes were found (at open or later)
-        try:
-            self._resume()
-        except BaseException:
-            self.close()
-            raise
+        self._resume()
 
     @property
     def head(self) -> str:
@@ -277,8 +257,11 @@ class AuditLog:
         """Release the file; appending afterwards is an error."""
         with self._lock:
             if self._fd >= 0:
-                os.close(self._fd)  # also releases the flock
+                os.close(self._fd)
                 self._fd = -1
+            if self._lock_fd >= 0:
+                os.close(self._lock_fd)  # releases the flock
+                self._lock_fd = -1
 
     def __enter__(self) -> Self:
         return self
@@ -307,26 +290,63 @@ class AuditLog:
             seq, head = record.seq, sha256_hex(record.line)
         # Until the bytes are down and synced, a failure leaves an unknown tail: re-read it next time.
         self._dirty = True
-        _write_all(self._fd, prefix + b"".join(r.line + b"\n" for r in records), self._os_write)
+        write_all(self._fd, prefix + b"".join(r.line + b"\n" for r in records), self._os_write)
         os.fsync(self._fd)
         self._dirty = False
         self._seq, self._head = seq, head
+        if self._bounds is not None and os.fstat(self._fd).st_size >= self._bounds.segment_mb * 1e6:
+            self._rotate(self._bounds.keep_segments)
         return records
 
+    def _rotate(self, keep: int) -> None:
+        """Start a new segment whose first record continues this one; drop the oldest past `keep`.
+        A failure (a full disk) keeps this segment growing, said once, tried again next append."""
+        try:
+            older = next_segment(self.path)
+            self._start(older.name, self._seq, self._head, retire=older)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+            os.close(self._fd)
+            self._fd = fd
+            for gone in prune_segments(self.path, keep - 1):
+                log.info(
+                    "audit log %s: oldest segment %s removed (keep_segments %d)", self.path, gone.name, keep
+                )
+        except OSError as exc:
+            if not self._rotate_failing:
+                log.error("audit log %s: cannot start a new segment (%s); this one grows", self.path, exc)
+            self._rotate_failing = True
+            return
+        self._rotate_failing = False
+
+    def _continue(self, segment: Path, retire: Path | None) -> None:
+        fd = os.open(segment, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            tail = read_tail(fd, segment)
+        finally:
+            os.close(fd)
+        self._start(segment.name, tail.seq, tail.head, retire)
+
+    def _start(self, previous: str, seq: int, head: str, retire: Path | None) -> None:
+        """A new segment whose first record names the one before it and chains to its last record."""
+        detail: dict[str, JsonValue] = {"previous": previous, "previous_seq": seq}
+        record = self._build(LOG_CONTINUED, detail, seq + 1, head)
+        start_segment(self.path, record.line + b"\n", retire)
+        self._seq, self._head = record.seq, sha256_hex(record.line)
+
     def _resume(self) -> None:
-        tail = _read_tail(self._fd, self.path)
-        if _is_record(tail.torn.rpartition(b"\n")[2]):
+        tail = read_tail(self._fd, self.path)
+        if is_record(tail.torn.rpartition(b"\n")[2]):
             # The whole record reached the disk, only its newline did not: complete it, nothing is lost.
             log.warning("audit log %s: newest record lacked its newline; completed", self.path)
-            _write_all(self._fd, b"\n", self._os_write)
+            write_all(self._fd, b"\n", self._os_write)
             os.fsync(self._fd)
-            tail = _read_tail(self._fd, self.path)
+            tail = read_tail(self._fd, self.path)
         self._seq, self._head = tail.seq, tail.head
         self._dirty = False
         if tail.torn:
             self._recover(tail)
 
-    def _recover(self, tail: _Tail) -> None:
+    def _recover(self, tail: Tail) -> None:
         # The torn bytes stay; a newline ends them, and the record names their length and hash.
         prefix = b"" if tail.torn.endswith(b"\n") else b"\n"
         torn = tail.torn + prefix
@@ -346,60 +366,3 @@ class AuditLog:
         }
         (record,) = self._write(LOG_RECOVERED, [detail], prefix)
         self.recovery = Recovery(tail.seq, len(torn), sha256_hex(torn), record)
-
-
-def _is_record(line: bytes) -> bool:
-    try:
-        parse_record(line)
-    except RecordInvalid:
-        return False
-    return True
-
-
-def _write_all(fd: int, data: bytes, write: Callable[[int, bytes], int] = os.write) -> None:
-    view = memoryview(data)
-    while view:
-        written = write(fd, bytes(view))
-        view = view[written:]
-
-
-def fsync_dir(directory: Path) -> None:
-    """fsync a directory: a new entry in it survives a power cut too, not just the file's content."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@dataclass(frozen=True, slots=True)
-class _Tail:
-    seq: int
-    head: str
-    torn: bytes  # everything after the newest good record's newline
-
-
-def _read_tail(fd: int, path: Path) -> _Tail:
-    """The newest good record and any torn bytes after it, from the end of the file."""
-    size = os.fstat(fd).st_size
-    start = max(0, size - _TAIL_WINDOW)
-    chunk = os.pread(fd, size - start, start)
-    torn_from = chunk.rfind(b"\n") + 1  # == len(chunk) when the file ends with a newline
-    # Torn bytes may span complete lines (a recovery torn in its turn), but only if the file ends torn:
-    # a complete newest line that fails is an edit, not a crash, and is never papered over.
-    end = torn_from
-    while end > 0:
-        begin = chunk.rfind(b"\n", 0, end - 1) + 1
-        if begin == 0 and start > 0:
-            break
-        try:
-            record = parse_record(chunk[begin : end - 1])
-        except RecordInvalid as exc:
-            if torn_from == len(chunk):
-                raise AuditLogCorrupt(f"{path}: newest record does not verify: {exc}") from exc
-            end = begin
-            continue
-        return _Tail(record.seq, sha256_hex(chunk[begin : end - 1]), chunk[end:])
-    if start > 0:
-        raise AuditLogCorrupt(f"{path}: no verifiable record in the last {_TAIL_WINDOW} bytes")
-    return _Tail(0, GENESIS, chunk)

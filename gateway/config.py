@@ -284,6 +284,45 @@ class TrustConfig(Strict):
     )
 
 
+class LifeSafetyBound(Strict):
+    """Falls, flood warnings and alarms: kept longest, dropped last (30 days: the responders' retention)."""
+
+    max_mb: float = Field(64.0, gt=0, description="Most stored message bytes of this class (MB)")
+    max_age_h: float = Field(720.0, gt=0, description="Older unsent messages of this class are dropped (h)")
+
+
+class EventsBound(Strict):
+    """Every event type that is neither life-safety nor telemetry."""
+
+    max_mb: float = Field(256.0, gt=0, description="Most stored message bytes of this class (MB)")
+    max_age_h: float = Field(168.0, gt=0, description="Older unsent messages of this class are dropped (h)")
+
+
+class TelemetryBound(Strict):
+    """Summaries and availability (air.summary, *.online, *.offline): dropped first."""
+
+    max_mb: float = Field(64.0, gt=0, description="Most stored message bytes of this class (MB)")
+    max_age_h: float = Field(48.0, gt=0, description="Older unsent messages of this class are dropped (h)")
+
+
+class OutboxConfig(Strict):
+    """What the outbox keeps while the broker is away, per class (docs/reliability.md)."""
+
+    life_safety: LifeSafetyBound = Field(default_factory=LifeSafetyBound)
+    events: EventsBound = Field(default_factory=EventsBound)
+    telemetry: TelemetryBound = Field(default_factory=TelemetryBound)
+    held_limit: int = Field(
+        10_000, ge=1, le=1_000_000, description="Messages kept in memory while the disk refuses writes"
+    )
+
+
+class AuditConfig(Strict):
+    """How much of the hash-chained audit log is kept: numbered segments, the oldest removed first."""
+
+    segment_mb: float = Field(16.0, gt=0, description="Start a new segment past this size (MB)")
+    keep_segments: int = Field(16, ge=1, description="Segments kept, the current one included")
+
+
 class GatewayConfig(Strict):
     """The whole config file."""
 
@@ -301,6 +340,8 @@ class GatewayConfig(Strict):
     cameras: list[CameraConfig] = Field(default_factory=list)
     air: AirConfig = Field(default_factory=AirConfig)
     health_interval_s: float = Field(10.0, gt=0, description="How often source health is published")
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="Bounds of the outbox")
+    audit: AuditConfig = Field(default_factory=AuditConfig, description="Bounds of the audit log")
     sim_time_scale: float = Field(
         1.0, gt=0, le=10_000, description="Simulated sites only: scenario seconds per wall second"
     )

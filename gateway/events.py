@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+from enum import IntEnum
 
 from gateway.messages import Event, SourceStatus
 
@@ -35,6 +36,44 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "escalation.monthly",
     }
 )
+
+
+class Priority(IntEnum):
+    """How urgently an event type's messages are sent and how long they are kept when the broker is
+    away: the lower, the sooner sent and the later dropped (docs/reliability.md)."""
+
+    LIFE_SAFETY = 0  # someone may be hurt or in water: falls, flood warnings and alarms (and their end)
+    EVENTS = 1  # everything not named below
+    TELEMETRY = 2  # summaries and availability: superseded by the next one anyway
+
+    @property
+    def key(self) -> str:
+        """Its name in the config and in the outbox status: life_safety, events, telemetry."""
+        return self.name.lower()
+
+
+# The end of a life-safety event (fall.recovered, flood.cleared) shares its class: an alarm must
+# never outlive its all-clear in the outbox, nor arrive after it.
+_PRIORITY_PATTERNS: tuple[tuple[str, Priority], ...] = (
+    ("fall.*", Priority.LIFE_SAFETY),
+    ("flood.warning", Priority.LIFE_SAFETY),
+    ("flood.alarm", Priority.LIFE_SAFETY),
+    ("flood.cleared", Priority.LIFE_SAFETY),
+    ("escalation.feed", Priority.LIFE_SAFETY),  # break-glass: a responder is waiting on it
+    ("escalation.reply", Priority.LIFE_SAFETY),
+    ("air.summary", Priority.TELEMETRY),
+    ("escalation.monthly", Priority.TELEMETRY),
+    ("*.online", Priority.TELEMETRY),
+    ("*.offline", Priority.TELEMETRY),
+)
+
+
+def priority(event_type: str) -> Priority:
+    """The outbox class of an event type (anything unknown, e.g. a command reply: EVENTS)."""
+    for pattern, found in _PRIORITY_PATTERNS:
+        if fnmatch.fnmatchcase(event_type, pattern):
+            return found
+    return Priority.EVENTS
 
 
 def matching_types(pattern: str) -> frozenset[str]:

@@ -3,8 +3,9 @@
 sd_notify(3) is one datagram per message to the AF_UNIX socket named in $NOTIFY_SOCKET ('@' at
 the start: Linux's abstract namespace); outside systemd the variable is unset and nothing is sent.
 With `WatchdogSec=`, $WATCHDOG_USEC says how often systemd wants `WATCHDOG=1`: we ping at half
-that, and only while the main loop and every source's threads beat in time, so a hung gateway is
-killed and restarted (`Restart=on-failure`) instead of sitting silent on its lamp post.
+that, and only while the main loop, every source's threads and the publisher's (paho's network
+thread, the outbox drain) beat in time, so a hung gateway is killed and restarted
+(`Restart=on-failure`) instead of sitting silent on its lamp post.
 """
 
 from __future__ import annotations
@@ -105,9 +106,11 @@ class Watchdog:
 
 
 def hung_loops(gateway: Gateway) -> list[str]:
-    """The gateway's loops that are late: its main loop, each sensor's and each camera's threads."""
+    """The gateway's loops that are late: its main loop, each sensor's and each camera's threads, and
+    the publisher's (paho's network thread and the outbox drain)."""
     hung = [] if gateway.heartbeat.alive() else ["main"]
-    return hung + gateway.sensors.hung() + [n for c in gateway.cameras for n in c.source.hung()]
+    cameras = [n for c in gateway.cameras for n in c.source.hung()]
+    return hung + gateway.sensors.hung() + cameras + gateway.publisher.hung()
 
 
 def run(gateway: Gateway, stop: threading.Event, environ: Mapping[str, str] = os.environ) -> None:

@@ -39,6 +39,11 @@ class Topics:
         """Retained `online`/`offline`, with a last will."""
         return f"{self.base}/status"
 
+    @property
+    def outbox_dropped(self) -> str:
+        """Retained counts of what the outbox had to drop, per class."""
+        return f"{self.base}/outbox/dropped"
+
     def source_status(self, source: str) -> str:
         """Retained health of one source."""
         return f"{self.base}/sources/{source}/status"

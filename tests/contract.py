@@ -3,7 +3,7 @@
 `check_message(topic, payload)` validates one MQTT message against the schema of its topic: an
 event's envelope and, by type, its `data`; gateway status; source status; command, feedback and
 escalation replies; escalation feeds; operator reports (feedback counts, shadow comparisons, rollout
-notices). Beyond
+notices); the outbox's drop report. Beyond
 the schemas it holds the gateway to what the documents name: every `data` field of a known type is
 declared by its data schema (the schemas allow more, for integrators' forward compatibility; the
 gateway must not send more than it documents). Commands, actors' feedback marks and escalation requests
@@ -57,6 +57,11 @@ ANSWERS = (
     (FEEDBACK_REPLY_TOPIC, "feedback-reply-v1.json", "feedback_reply"),
     (ESCALATION_FEED, "escalation-feed-v1.json", "escalation_feed"),
     (ESCALATION_REPLY, "escalation-reply-v1.json", "escalation_reply"),
+    (
+        re.compile(rf"{SEGMENT}/v1/{SEGMENT}/{SEGMENT}/outbox/dropped"),
+        "outbox-dropped-v1.json",
+        "outbox_dropped",
+    ),
     *(
         (re.compile(f"{OPERATOR_BASE}/{report}"), f"operator-{report}-v1.json", f"operator_{report}")
         for report in ("feedback", "shadow", "rollout")

@@ -148,6 +148,12 @@ class Door:
             event_id="", topic=self.topics.status, payload=b"online" if online else b"offline", retain=True
         )
 
+    def outbox_dropped(self, report: Mapping[str, JsonValue]) -> Publication:
+        """The outbox's retained drop report (counts by class only: nothing of what was dropped)."""
+        return Publication(
+            event_id="", topic=self.topics.outbox_dropped, payload=dump_json(report), retain=True
+        )
+
     def source_health(self, health: SourceHealth, now: datetime) -> Publication:
         """A source's retained health (counters only: no values, no readings)."""
         return Publication(

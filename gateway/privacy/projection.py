@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.config import GatewayConfig
-from gateway.messages import SCHEMA_VERSION, Event, JsonValue, utc_iso
+from gateway.messages import SCHEMA_VERSION, Event, JsonValue, dump_json, utc_iso
 from gateway.privacy.policy import Grant
 
 MAX_STRING = 256  # longer strings are not derived data; nothing an actor needs is that long
@@ -185,6 +185,27 @@ def project(
     if location is not None:
         body["location"] = location
     return Projection(body, tuple(dropped))
+
+
+_LIVE, _LATE = b'"historical":false', b'"historical":true'
+
+
+def mark_historical(payload: bytes) -> bytes | None:
+    """A projection's payload marked as a late delivery (`historical: true`); None for a payload
+    without the flag (not an event). A drained backlog marks thousands a second, so it is done
+    without parsing where the layout allows: `project` (and the aggregator) write compact JSON with
+    `historical` before any nested value, so if no `{` or `[` but the opening one precedes the first
+    match it is at depth 1 (a quote inside a string is escaped: no match there). Else it parses."""
+    at = payload.find(_LIVE)
+    if at > 0 and payload[0:1] == b"{" and b"{" not in payload[1:at] and b"[" not in payload[1:at]:
+        return payload[:at] + _LATE + payload[at + len(_LIVE) :]
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or "historical" not in body:
+        return None
+    return dump_json({**body, "historical": True})
 
 
 def locations(config: GatewayConfig) -> dict[str, Location]:

@@ -25,11 +25,21 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.config import MqttConfig, is_loopback
+from gateway.events import Priority
 from gateway.messages import Publication
-from gateway.outbox import Outbox
+from gateway.outbox import Outbox, OutboxItem
 from gateway.publish.reach import Reachability
+from gateway.publish.watch import CallbackWatch
+from gateway.sources.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
+
+# Messages handed to paho and not yet acknowledged: paho keeps INFLIGHT of them on the wire and sends
+# the rest itself as PUBACKs come, so a backlog drains without a thread switch per message. Small
+# enough that a new alarm queued behind them still leaves within a fraction of a second.
+WINDOW = 1024
+INFLIGHT = 64  # paho looks through its in-flight messages on every PUBACK: more costs more
+IDLE_WAIT_S = 0.5  # the drain looks again this often when nothing wakes it
 
 # CONNACK reason codes after which retrying cannot help (MQTT 5, section 3.2.2.2).
 _FATAL_CONNACK = {0x84, 0x85, 0x86, 0x87, 0x8C}
@@ -42,26 +52,32 @@ class BrokerRejected(Exception):
 class MqttPublisher:
     """Owns the broker connection; everything published goes through `Outbox` or `set_state`."""
 
-    def __init__(self, client_id: str, outbox: Outbox, will: Publication, window: int = 64) -> None:
+    def __init__(self, client_id: str, outbox: Outbox, will: Publication, window: int = WINDOW) -> None:
         self.outbox = outbox
         self.window = window
+        self._refill = max(1, window // 4)  # a backlog is fetched in batches of at least this many
         self.fatal: BrokerRejected | None = None
         self.acked = 0
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         self._client.will_set(will.topic, will.payload, qos=1, retain=True)
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self._client.max_inflight_messages_set(window)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_connect_fail = self._on_connect_fail
+        self._client.max_inflight_messages_set(min(window, INFLIGHT))
+        self.network = CallbackWatch()  # paho's network thread, for the service watchdog
+        self.drain_beat = Heartbeat()  # the drain thread's, likewise
+        watched = self.network.watched  # every callback: a hang or a crash in one is the thread's
+        self._client.on_pre_connect = watched(lambda client, userdata: None)
+        self._client.on_connect = watched(self._on_connect)
+        self._client.on_disconnect = watched(self._on_disconnect)
+        self._client.on_connect_fail = watched(self._on_connect_fail)
+        self._client.on_publish = watched(self._on_publish)
+        self._client.on_message = watched(self._on_message)
         self.reach = Reachability("(not started)")
-        self._client.on_publish = self._on_publish
-        self._client.on_message = self._on_message
         self._subscriptions: dict[str, Callable[[bytes], None]] = {}
         self._cond = threading.Condition()
         self._inflight: dict[int, int | None] = {}  # paho mid -> outbox seq (None: retained state)
         self._early: dict[int, ReasonCode] = {}  # PUBACKs that overtook their registration
-        self._last_seq = 0
+        self._cursors: dict[Priority, int] = {}  # per class: the newest row handed over this connection
+        self._fresh = False  # rows were stored since the last fetch: fetch even a small batch
         self._session: int | None = None  # the outbox session of the current connection
         # Held while a message is handed to paho and while a new connection drops paho's copies, so a
         # message is never handed over for one session and sent in the next. Lock order: this, then
@@ -97,13 +113,24 @@ class MqttPublisher:
         """Connect in the background; reconnects with back-off until stopped."""
         self.reach = Reachability(f"{host}:{port}")
         self._client.connect_async(host, port, keepalive=keepalive, clean_start=True)
+        self.network.expect()
         self._client.loop_start()
+        self.drain_beat.beat()
         self._thread.start()
 
     def notify(self) -> None:
         """New rows are in the outbox."""
         with self._cond:
+            self._fresh = True
             self._cond.notify_all()
+
+    def hung(self) -> list[str]:
+        """The publisher's threads that are late: paho's network thread (gone, or stuck in one of our
+        callbacks) and the drain; none once stopping or refused for good."""
+        if self._stopping or self.fatal is not None:
+            return []
+        late = [] if self.network.alive() else ["mqtt-network"]
+        return late if self.drain_beat.alive() else [*late, "mqtt-drain"]
 
     def set_state(self, publication: Publication) -> None:
         """Publish retained state now if connected, and again after every reconnect."""
@@ -157,7 +184,7 @@ class MqttPublisher:
                 self._session = self.outbox.begin_session()
                 self._inflight.clear()
                 self._early.clear()
-                self._last_seq = 0  # re-scan: every row not yet acknowledged is sent again
+                self._cursors = {}  # re-scan: every row not yet acknowledged is sent again
                 states = list(self._state.values())
                 self._cond.notify_all()
         for state in states:
@@ -195,7 +222,10 @@ class MqttPublisher:
                 self._early[mid] = reason
                 return
             seq = self._inflight.pop(mid)
-            self._cond.notify_all()
+            # Wake the drain when there is room for a batch, when it is all done, or for fresh rows
+            # (an alarm) waiting for any room at all.
+            if self._fresh or len(self._inflight) in (0, self.window - self._refill):
+                self._cond.notify_all()
         self._settle(seq, reason)
 
     def _settle(self, seq: int | None, reason: ReasonCode) -> None:
@@ -231,27 +261,46 @@ class MqttPublisher:
 
     # --- drain thread ---
 
-    def _next_batch(self) -> tuple[int, list[tuple[Publication, int]]] | None:
-        """Wait until rows can be sent: (session, rows); None when stopping.
+    def _next_batch(self) -> tuple[int, list[OutboxItem]] | None:
+        """Wait until rows can be sent: (session, rows, the most urgent first); None when stopping.
 
-        A row stored in another connection than this one (or while disconnected) is a late
-        delivery: it is marked as a replay (same id, `historical: true`).
-        """
-        with self._cond:
-            while not self._stopping:
-                room = self.window - len(self._inflight)
-                session = self._session
-                if session is not None and room > 0:
-                    in_flight = {s for s in self._inflight.values() if s is not None}
-                    items = [i for i in self.outbox.pending(self._last_seq, room) if i.seq not in in_flight]
-                    if items:
-                        self._last_seq = items[-1].seq
-                        return session, [(i.delivered(session), i.seq) for i in items]
-                self._cond.wait(0.5)
-        return None
+        A backlog is fetched a batch at a time (once there is room for `_refill` rows), fresh rows
+        at once, so a new alarm overtakes the backlog within one batch. The read runs outside
+        `_cond`: PUBACKs are never held up by the disk. Idle, it looks again every IDLE_WAIT_S."""
+        idle = False  # the last look found nothing to send
+        while True:
+            with self._cond:
+                while not (self._stopping or self._may_fetch(idle)):
+                    self.drain_beat.beat(IDLE_WAIT_S)
+                    if not self._cond.wait(IDLE_WAIT_S):
+                        break
+                if self._stopping:
+                    return None
+                session, room, after = self._session, self.window - len(self._inflight), dict(self._cursors)
+                self._fresh = False
+            self.drain_beat.beat()
+            if session is None or room <= 0:
+                self.outbox.flush()  # what was acknowledged before the link went
+                continue
+            items = self.outbox.due(after, room)
+            with self._cond:
+                if self._session != session:
+                    continue  # reconnected meanwhile: its re-scan starts over
+                for item in items:
+                    self._cursors[item.priority] = max(self._cursors.get(item.priority, 0), item.seq)
+            if items:
+                return session, items
+            idle = True
+
+    def _may_fetch(self, idle: bool) -> bool:
+        """Connected, and room for a batch (unless the last look found nothing) or fresh rows."""
+        room = self.window - len(self._inflight)
+        if self._session is None or room <= 0:
+            return False
+        return self._fresh or (not idle and room >= self._refill)
 
     def _drain(self) -> None:
         while (batch := self._next_batch()) is not None:
-            session, rows = batch
-            for publication, seq in rows:
-                self._send(publication, seq, session=session)
+            session, items = batch
+            for item in items:
+                self._send(item.delivered(session), item.seq, session=session)

@@ -11,7 +11,7 @@ The broker authenticates every client by its certificate and uses the certificat
 | `gw.<site>.<gw>`      | write `<prefix>/v1/+/<site>/<gw>/events/#` (every actor's projection   |
 |                       | of *its own* events) and `.../replies/feedback` (answers to marks),    |
 |                       | `<prefix>/v1/<site>/<gw>/status`, `.../sources/#`, `.../replies/#`,    |
-|                       | `.../operator/#`; read `.../commands/#`, `.../feedback/#`              |
+|                       | `.../operator/#`, `.../outbox/#`; read `.../commands/#`, `.../feedback/#` |
 | `operator.<name>`     | read `<prefix>/v1/#`; write `<prefix>/v1/+/+/commands/#`               |
 | `bridge.<district>`   | at the central broker, what each of its district's gateways may (the   |
 |                       | same five rules per gateway), and write `<prefix>/v1/_bridge/<district>/state` |
@@ -178,6 +178,7 @@ def _gateway_rules(who: Principals, identity: str, site: str, gw: str) -> list[G
         Grant(identity, Access.WRITE, f"{base}/sources/#"),
         Grant(identity, Access.WRITE, f"{base}/replies/#"),
         Grant(identity, Access.WRITE, f"{base}/operator/#"),
+        Grant(identity, Access.WRITE, f"{base}/outbox/#"),
         Grant(identity, Access.READ, f"{base}/commands/#"),
         Grant(identity, Access.READ, f"{base}/feedback/#"),
     ] + [Grant(identity, Access.WRITE, f"{root}/{a}/{d}/+/{node}/+/config") for a, d in who.discovery]

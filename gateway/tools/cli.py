@@ -116,7 +116,7 @@ def run(
         raise typer.Exit(1) from exc
     try:
         config.storage.mkdir(parents=True, exist_ok=True)
-        audit_log = AuditLog(config.storage / "audit.jsonl")
+        audit_log = AuditLog(config.storage / "audit.jsonl", bounds=config.audit)
     except (AuditLogError, OSError) as exc:
         err.print(f"error: cannot open the audit log: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(1) from exc

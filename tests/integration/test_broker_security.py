@@ -133,6 +133,7 @@ FOREIGN_TOPICS = [
     "city/v1/site-a/gw-2/status",
     "city/v1/site-a/gw-2/events/air.band_changed",
     "city/v1/site-a/gw-2/sources/pm-1/status",
+    "city/v1/site-a/gw-2/outbox/dropped",
     "city/v1/site-a/gw-1/commands/config",  # commands come from operators only
     "city/v1/site-a/gw-2/commands/config",
 ]
@@ -149,6 +150,7 @@ def test_gateway_cannot_publish_as_another_gateway(client: Callable[[str], TlsCl
         "city/v1/site-a/gw-1/status",
         "city/v1/site-a/gw-1/sources/pm-1/status",
         "city/v1/site-a/gw-1/replies/config",
+        "city/v1/site-a/gw-1/outbox/dropped",
         "city/v1/ambulance/site-a/gw-1/events/fall",
     ]
     assert [gateway.publish(topic, f"own {topic}".encode()) for topic in own] == [0] * len(own)

@@ -87,6 +87,14 @@ def config_dict(broker: Mosquitto, tmp_path: Path, port: str) -> dict[str, Any]:
     }
 
 
+def build(broker: Mosquitto, tmp_path: Path, line: SilentLine) -> Gateway:
+    """The gateway of `config_dict`, in process."""
+    config = GatewayConfig.model_validate(config_dict(broker, tmp_path, line.path))
+    config.storage.mkdir(parents=True)
+    trusted = Trusted.load(config.trust.public_key, config.policy, config.trust.models_dir)
+    return Gateway(config, trusted, AuditLog(config.storage / "audit.jsonl"))
+
+
 @pytest.fixture
 def line() -> Iterator[SilentLine]:
     silent = SilentLine()
@@ -116,10 +124,7 @@ def test_ready_watchdog_hangs_and_stopping(
     recorder: Recorder,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = GatewayConfig.model_validate(config_dict(broker, tmp_path, line.path))
-    config.storage.mkdir(parents=True)
-    trusted = Trusted.load(config.trust.public_key, config.policy, config.trust.models_dir)
-    gateway = Gateway(config, trusted, AuditLog(config.storage / "audit.jsonl"))
+    gateway = build(broker, tmp_path, line)
     gateway.heartbeat.hung_after_s = 0.5
     (source,) = gateway.sensors.sources
     source.heartbeat.hung_after_s = 0.5
@@ -192,3 +197,46 @@ def test_sigterm_stops_the_service_within_five_seconds(
     lines = [json.loads(line) for line in stderr.splitlines()]
     assert {"time", "level", "logger", "message"} <= set(lines[0])
     assert any(entry["message"] == "connected to the broker" for entry in lines)
+
+
+def test_a_stuck_network_thread_stops_the_pings(
+    broker: Mosquitto,
+    tmp_path: Path,
+    line: SilentLine,
+    systemd: NotifySocket,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """paho's network thread runs our callbacks: stuck in one (here the command handler, held by a
+    hook), nothing is published or acknowledged while every other loop beats. The pings stop with
+    `STATUS=hung: mqtt-network` and resume once it returns."""
+    gateway = build(broker, tmp_path, line)
+    gateway.publisher.network.hung_after_s = 0.5
+    held, entered = threading.Event(), threading.Event()
+    receive = gateway.remote.receive
+
+    def stuck_receive(payload: bytes) -> None:
+        entered.set()
+        held.wait(30)
+        receive(payload)
+
+    monkeypatch.setattr(gateway.remote, "receive", stuck_receive)
+    environ = {"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "200000"}
+    stop = threading.Event()
+    runner = threading.Thread(target=service.run, args=(gateway, stop, environ))
+    runner.start()
+    operator = Recorder(broker.host, broker.port, "city/v1/site-a/gw-1/replies/config")
+    try:
+        assert systemd.wait_for("READY=1", 20) == ["READY=1"]
+        assert systemd.wait_for("WATCHDOG=1", 5)
+        assert operator.client.publish(gateway.remote.topic, b"not a command", qos=1).rc == 0
+        assert entered.wait(10)
+        systemd.wait_for("STATUS=hung: mqtt-network", 10)
+        assert "WATCHDOG=1" not in systemd.receive(0.5)
+        held.set()
+        assert systemd.wait_for("WATCHDOG=1", 10)[0] == "STATUS=running"
+    finally:
+        held.set()
+        stop.set()
+        runner.join(20)
+        operator.close()
+    assert not runner.is_alive()

@@ -14,7 +14,7 @@ STAGES = [
     {"inference"},
     {"air", "flood", "vision", "events"},
     {"privacy"},
-    {"outbox"},
+    {"outbox", "outbox_sql", "outbox_drops"},
     {"publish"},
     {"sensors", "health", "commands", "app", "service", "commissioning", "metrics", "escalation"}
     | {"signed_inbox", "feedback", "rollout", "operations"},

@@ -20,8 +20,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jsonschema import Draft7Validator, Draft202012Validator
 
 from gateway.commands import sign_command
+from gateway.config import OutboxConfig
 from gateway.events import EVENT_TYPES, matching_types
-from gateway.messages import Event, SourceHealth
+from gateway.messages import Event, JsonValue, Publication, SourceHealth
+from gateway.outbox import Outbox
 from gateway.privacy.door import Door
 from gateway.privacy.policy import load_policy
 from gateway.privacy.projection import Location
@@ -135,6 +137,7 @@ def test_topic_addresses_match_the_topics_module() -> None:
     assert channels["rolloutReplies"] == filled.rollout_results
     for report in ("feedback", "shadow", "rollout"):
         assert channels[f"operator{report.title()}"] == filled.operator(report)
+    assert channels["outboxDropped"] == filled.outbox_dropped
 
 
 @pytest.mark.parametrize("path", list(schema_files()), ids=lambda p: p.name)
@@ -158,10 +161,11 @@ def test_the_examples_validate(name: str) -> None:
 
 
 def test_every_event_message_has_an_example() -> None:
-    assert {n for n, _, _ in examples()} >= EVENT_TYPES | {"gatewayStatus", "sourceStatus", "configReply"}
+    named = {"gatewayStatus", "sourceStatus", "configReply", "outboxDropped"}
+    assert {n for n, _, _ in examples()} >= EVENT_TYPES | named
 
 
-def test_what_the_door_builds_validates() -> None:
+def test_what_the_door_builds_validates(tmp_path: Path) -> None:
     door = Door(TOPICS, load_policy(), {"": Location("centrum", 52.0601, 4.4942)})
     data = {"band": "poor", "previous": None, "pm25": 31.2, "pm10": None, "corrected": False}
     publications = door.event(Event("air.band_changed", "pm-hall", data, WHEN, frozenset({"uncorrected"})))
@@ -173,6 +177,7 @@ def test_what_the_door_builds_validates() -> None:
         door.gateway_status(True),
         door.gateway_status(False),
         door.source_health(SourceHealth("pm-hall", False, 0, 3, 1, 2, None), WHEN),
+        door.outbox_dropped(outbox_report(tmp_path)),
     ]
     kinds = [check_message(p.topic, p.payload).kind for p in publications]
     assert kinds == [
@@ -184,7 +189,19 @@ def test_what_the_door_builds_validates() -> None:
         "status",
         "status",
         "source_status",
+        "outbox_dropped",
     ]
+
+
+def outbox_report(tmp_path: Path) -> dict[str, JsonValue]:
+    """A real outbox's report after its telemetry class went past its bound (one episode)."""
+    bounds = OutboxConfig.model_validate({"telemetry": {"max_mb": 0.001}})
+    outbox = Outbox(tmp_path / "outbox.sqlite3", bounds)
+    outbox.put([Publication(f"S{n}", "t/s", b"x" * 400, event_type="air.summary") for n in range(5)])
+    report = outbox.report()
+    outbox.close()
+    assert report["episode"] is not None
+    return report
 
 
 def test_a_signed_command_validates() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.config import OutboxConfig
 from gateway.messages import Publication
 from gateway.outbox import Outbox, OutboxError
 
@@ -86,7 +87,7 @@ def test_a_full_disk_holds_publications_in_memory_until_it_has_room(
 
 
 def test_held_publications_are_bounded_oldest_dropped_first(tmp_path: Path) -> None:
-    box = Outbox(tmp_path / "o.sqlite3", held_limit=4, max_pages=16)
+    box = Outbox(tmp_path / "o.sqlite3", OutboxConfig(held_limit=4), max_pages=16)
     fill(box)
     for n in range(1, 8):
         box.put([big(n)])

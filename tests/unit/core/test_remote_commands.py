@@ -18,7 +18,7 @@ import pytest
 from gateway import commands
 from gateway.audit import AuditLog
 from gateway.audit_chain import verify_chain
-from gateway.commands import QUEUED_COMMANDS, REFUSALS_PER_MINUTE, RemoteConfig
+from gateway.commands import QUEUED_COMMANDS, REFUSALS_PER_MINUTE, RemoteConfig, SeenCommands
 from gateway.config import GatewayConfig
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -101,3 +101,11 @@ def test_a_full_queue_is_logged_at_most_once_a_minute(
     rc.receive(b"and one more")
     assert len([r for r in caplog.records if "queue full" in r.getMessage()]) == 2
     audit_log.close()
+
+
+def test_the_ids_of_commands_seen_are_bounded(tmp_path: Path) -> None:
+    seen = SeenCommands(tmp_path / "commands_seen.json", keep=3)
+    for n in range(5):
+        seen.add(f"c{n}")
+    assert json.loads((tmp_path / "commands_seen.json").read_text()) == ["c2", "c3", "c4"]
+    assert "c4" in SeenCommands(tmp_path / "commands_seen.json", keep=3)

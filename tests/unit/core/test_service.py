@@ -9,16 +9,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from gateway.messages import SourceStatus
+from gateway.publish.watch import CallbackWatch
 from gateway.service import JsonLines, Watchdog, notify, watchdog_period
 from gateway.sources.heartbeat import Heartbeat
 from gateway.sources.protocols.base import SensorOptions
@@ -157,3 +159,39 @@ def test_json_lines_are_one_object_a_line() -> None:
     assert entry["message"] == "bad thing\nline"
     assert "KeyError: 'k'" in entry["exception"]
     assert entry["time"].endswith("+00:00")
+
+
+def test_a_watched_network_thread_is_alive_until_it_dies_or_sticks_in_a_callback() -> None:
+    """paho's thread as the publisher sees it: through the callbacks it runs (tests/integration/
+    test_service.py has the whole gateway with a stuck one)."""
+    watch = CallbackWatch(hung_after_s=0.05)
+    assert watch.alive()  # not started: nothing to watch yet
+    watch.expect()
+    time.sleep(0.1)
+    assert not watch.alive(), "started but never ran a callback"
+
+    release = threading.Event()
+    calls = queue.Queue[Callable[[], None] | None]()
+
+    def loop() -> None:  # a network loop running callbacks until it ends (paho's: a callback raised)
+        while (call := calls.get()) is not None:
+            call()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    calls.put(watch.watched(lambda: None))
+    deadline = time.monotonic() + 5
+    while watch.thread is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert watch.alive()
+    calls.put(watch.watched(lambda: release.wait(5) and None))
+    time.sleep(0.1)
+    assert not watch.alive(), "stuck in a callback"
+    release.set()
+    deadline = time.monotonic() + 5
+    while not watch.alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert watch.alive()
+    calls.put(None)
+    thread.join(5)
+    assert not watch.alive(), "the thread died"

@@ -30,6 +30,7 @@ topic write city/v1/site-a/gw-1/status
 topic write city/v1/site-a/gw-1/sources/#
 topic write city/v1/site-a/gw-1/replies/#
 topic write city/v1/site-a/gw-1/operator/#
+topic write city/v1/site-a/gw-1/outbox/#
 topic read city/v1/site-a/gw-1/commands/#
 topic read city/v1/site-a/gw-1/feedback/#
 
@@ -103,6 +104,8 @@ BROKER = Broker(mosquitto_acl("city", ACTORS, GATEWAYS, ["ops"]))
         ("gw.site-a.gw-1", "write", "city/v1/site-a/gw-2/status", False),
         ("gw.site-a.gw-1", "write", "city/v1/site-a/gw-1/sources/pm-1/status", True),
         ("gw.site-a.gw-1", "write", "city/v1/site-a/gw-1/replies/config", True),
+        ("gw.site-a.gw-1", "write", "city/v1/site-a/gw-1/outbox/dropped", True),
+        ("gw.site-a.gw-1", "write", "city/v1/site-a/gw-2/outbox/dropped", False),
         ("gw.site-a.gw-1", "write", "city/v1/site-a/gw-1/events/air.band_changed", False),
         ("gw.site-a.gw-1", "write", "city/v1/site-a/gw-1/commands/config", False),
         ("gw.site-a.gw-1", "read", "city/v1/site-a/gw-1/commands/config", True),
@@ -205,7 +208,8 @@ def test_emqx_acl_example() -> None:
     assert (
         '{allow, {username, "gw.site-a.gw-1"}, publish, ["city/v1/+/site-a/gw-1/events/#", '
         '"city/v1/+/site-a/gw-1/replies/feedback", "city/v1/site-a/gw-1/status", '
-        '"city/v1/site-a/gw-1/sources/#", "city/v1/site-a/gw-1/replies/#", "city/v1/site-a/gw-1/operator/#"]}.'
+        '"city/v1/site-a/gw-1/sources/#", "city/v1/site-a/gw-1/replies/#", "city/v1/site-a/gw-1/operator/#", '
+        '"city/v1/site-a/gw-1/outbox/#"]}.'
     ) in text
     assert '{allow, {username, "operator.ops"}, publish, ["city/v1/+/+/commands/#"]}.' in text
 
