@@ -43,6 +43,7 @@ from gateway.privacy.door import Door
 from gateway.privacy.escalation_policy import TRIGGERS, Escalation
 from gateway.privacy.feed import PERSON_KEYS, FeedHeader, FeedRefused, feed_body
 from gateway.privacy.projection import actor_id
+from gateway.rollout.pair import FallPair
 from gateway.vision.fall import FallDetector
 from gateway.vision.pipeline import CameraPipeline
 from gateway.vision.scene import SceneSample, SceneTap
@@ -77,8 +78,8 @@ class EscalationDesk:
 
     def attach(self, pipeline: CameraPipeline) -> None:
         """Give a camera with a fall detector a SceneTap (its last frame detector), disarmed."""
-        fall = next((d for d in pipeline.detectors if isinstance(d, FallDetector)), None)
-        if fall is not None:
+        fall = next((d for d in pipeline.detectors if isinstance(d, FallDetector | FallPair)), None)
+        if fall is not None:  # a pair (shadow rollout): the tap follows whichever detector is active
             pipeline.detectors.append(self.add_tap(SceneTap(fall.camera, fall, self.take)))
 
     def add_tap(self, tap: SceneTap) -> SceneTap:

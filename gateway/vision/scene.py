@@ -15,11 +15,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import numpy as np
 
 from gateway.messages import Event, Frame
-from gateway.vision.fall import FallDetector, Observation
+from gateway.vision.fall import Observation
 from gateway.vision.pose import SEEN, pose_region
 from gateway.vision.pose_features import Pose
 
@@ -49,10 +50,17 @@ class SceneSample:
 Sink = Callable[[SceneSample], None]
 
 
+class SeesPeople(Protocol):
+    """What the tap reads: a fall detector, or the rollout's pair of them (its active one)."""
+
+    @property
+    def observations(self) -> list[Observation]: ...
+
+
 class SceneTap:
     """A FrameDetector that samples the fall detector's people while armed, and does nothing otherwise."""
 
-    def __init__(self, camera: str, fall: FallDetector, sink: Sink) -> None:
+    def __init__(self, camera: str, fall: SeesPeople, sink: Sink) -> None:
         self.camera = camera
         self._fall = fall
         self._sink = sink

@@ -212,14 +212,14 @@ def test_a_stuck_network_thread_stops_the_pings(
     gateway = build(broker, tmp_path, line)
     gateway.publisher.network.hung_after_s = 0.5
     held, entered = threading.Event(), threading.Event()
-    receive = gateway.remote.receive
+    receive = gateway.ops.remote.receive
 
     def stuck_receive(payload: bytes) -> None:
         entered.set()
         held.wait(30)
         receive(payload)
 
-    monkeypatch.setattr(gateway.remote, "receive", stuck_receive)
+    monkeypatch.setattr(gateway.ops.remote, "receive", stuck_receive)
     environ = {"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "200000"}
     stop = threading.Event()
     runner = threading.Thread(target=service.run, args=(gateway, stop, environ))
@@ -228,7 +228,7 @@ def test_a_stuck_network_thread_stops_the_pings(
     try:
         assert systemd.wait_for("READY=1", 20) == ["READY=1"]
         assert systemd.wait_for("WATCHDOG=1", 5)
-        assert operator.client.publish(gateway.remote.topic, b"not a command", qos=1).rc == 0
+        assert operator.client.publish(gateway.ops.remote.topic, b"not a command", qos=1).rc == 0
         assert entered.wait(10)
         systemd.wait_for("STATUS=hung: mqtt-network", 10)
         assert "WATCHDOG=1" not in systemd.receive(0.5)

@@ -81,6 +81,10 @@ def test_a_closed_port_is_refused_said_once_then_the_broker_is_reached(
         ]
         assert link.describe().startswith(f"127.0.0.1:{port} cannot reach it")
         assert "refused" in link.describe()
+        # The view says it above itself before the broker comes (it redraws on its own thread).
+        wait_for(
+            lambda: f"cannot reach the broker 127.0.0.1:{port}: refused" in output.getvalue(), 10, "the view"
+        )
         broker.start()
         assert link.subscribed.wait(15), "never subscribed once the broker was up"
         assert link.describe() == f"127.0.0.1:{port} connected"
