@@ -38,6 +38,9 @@ Record kinds (``detail`` fields), one constant each below:
   actor's ``event_id``, ``verdict``, ``reason``) or why one was refused (``actor``, ``error``).
 - ``bundle.changed`` / ``bundle.refused``: a rollout bundle's ``action`` (installed, promoted, rolled_back,
   discarded), ``version``, who or which rule (``by``), and why; or why a bundle was refused.
+- ``retention.deleted``: what on-device retention deleted (gateway/retention.py): for ``what`` audit, the
+  ``segments``, how many ``records``, their ``first_seq``/``first_time`` and ``last_seq``/``last_time``; for
+  ``what`` feedback, the ``rows`` received ``before`` the cutoff.
 - ``log.recovered``: written by this module only, see above.
 - ``log.continued``: written by this module only, first in each new segment: the ``previous`` segment's
   file name and its last record's seq (``previous_seq``).
@@ -112,11 +115,12 @@ FEEDBACK_MARKED: Final = "feedback.marked"
 FEEDBACK_REFUSED: Final = "feedback.refused"
 BUNDLE_CHANGED: Final = "bundle.changed"
 BUNDLE_REFUSED: Final = "bundle.refused"
+RETENTION_DELETED: Final = "retention.deleted"
 KINDS: Final = frozenset(
     {PUBLICATION, POLICY_LOADED, POLICY_REFUSED, MODEL_LOADED, MODEL_REFUSED, CONFIG_CHANGED, CONFIG_REFUSED}
     | {COMMAND_RECEIVED, UPDATE, LOG_RECOVERED, LOG_GAP, LOG_CONTINUED}
     | {ESCALATION_REQUESTED, ESCALATION_REFUSED, ESCALATION_OPENED, ESCALATION_CLOSED}
-    | {FEEDBACK_MARKED, FEEDBACK_REFUSED, BUNDLE_CHANGED, BUNDLE_REFUSED}
+    | {FEEDBACK_MARKED, FEEDBACK_REFUSED, BUNDLE_CHANGED, BUNDLE_REFUSED, RETENTION_DELETED}
 )
 PUBLICATION_FIELDS: Final = frozenset({"actor", "topic", "event_id", "event_type"})
 __all__ = [  # the record's own names live in audit_record; callers find them here

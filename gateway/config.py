@@ -321,6 +321,9 @@ class AuditConfig(Strict):
 
     segment_mb: float = Field(16.0, gt=0, description="Start a new segment past this size (MB)")
     keep_segments: int = Field(16, ge=1, description="Segments kept, the current one included")
+    max_age_days: float = Field(
+        365.0, gt=0, description="Older segments, and feedback rows, are deleted (retention, days)"
+    )
 
 
 class GatewayConfig(Strict):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,7 +48,7 @@ KEEP_SENT: Final = 50_000  # ids remembered per gateway; older events can no lon
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS sent (
     actor TEXT NOT NULL, event_id TEXT NOT NULL, event_type TEXT NOT NULL, source TEXT NOT NULL,
-    model TEXT NOT NULL, bundle TEXT NOT NULL, marked TEXT, PRIMARY KEY (actor, event_id));
+    model TEXT NOT NULL, bundle TEXT NOT NULL, marked TEXT, at REAL, PRIMARY KEY (actor, event_id));
 CREATE TABLE IF NOT EXISTS counts (
     event_type TEXT NOT NULL, model TEXT NOT NULL, source TEXT NOT NULL, bundle TEXT NOT NULL,
     verdict TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (event_type, model, source, bundle, verdict));
@@ -68,18 +69,25 @@ class Mark:
 class FeedbackStore:
     """What was sent to whom (bounded) and the counts of marks, in one SQLite file."""
 
-    def __init__(self, path: Path, keep: int = KEEP_SENT) -> None:
+    def __init__(self, path: Path, keep: int = KEEP_SENT, clock: Callable[[], float] = time.time) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
-        self._keep = keep
+        if "at" not in {row[1] for row in self._db.execute("PRAGMA table_info(sent)")}:
+            # A store from before retention: its rows count as sent now, so they age out in their turn.
+            self._db.execute("ALTER TABLE sent ADD COLUMN at REAL")
+            self._db.execute("UPDATE sent SET at = ?", (clock(),))
+        self._keep, self._clock = keep, clock
         self._lock = threading.Lock()
 
     def remember(self, rows: Iterable[tuple[str, str, str, str, str, str]]) -> None:
         """(actor, actor's event id, type, source, model, bundle) of what was just published."""
         with self._lock, self._db:
-            self._db.executemany("INSERT OR IGNORE INTO sent VALUES (?, ?, ?, ?, ?, ?, NULL)", rows)
+            now = self._clock()
+            self._db.executemany(
+                "INSERT OR IGNORE INTO sent VALUES (?, ?, ?, ?, ?, ?, NULL, ?)", [(*row, now) for row in rows]
+            )
             self._db.execute(
                 "DELETE FROM sent WHERE rowid <= (SELECT MAX(rowid) FROM sent) - ?", (self._keep,)
             )
@@ -104,6 +112,12 @@ class FeedbackStore:
                 (*row[:4], mark.verdict),
             )
             return row[0], row[1], row[2], row[3]
+
+    def prune(self, before: datetime) -> int:
+        """Forget what was sent before `before` (retention): those events can no longer be marked.
+        The counts stay: they name no event. How many rows went."""
+        with self._lock, self._db:
+            return self._db.execute("DELETE FROM sent WHERE at < ?", (before.timestamp(),)).rowcount
 
     def counts(self) -> list[tuple[str, str, str, str, str, int]]:
         """Every (event type, model, source, bundle, verdict, count)."""

@@ -1,5 +1,5 @@
 """The gateway's operator- and actor-facing side, wired once: remote configuration, actors' feedback
-marks and the shadow rollout. `app.py` hands it the door and the cameras; it subscribes to its
+marks and the shadow rollout (and the retention that ages their records out). `app.py` hands it the door and the cameras; it subscribes to its
 command and feedback topics and, each turn of the loop, returns what must go out through the door:
 answers, operator reports and notices. Retained reports (the feedback counts) go to the publisher as
 state, so the newest is always there for an operator who subscribes late.
@@ -23,6 +23,7 @@ from gateway.messages import Event, Publication
 from gateway.privacy.door import Door
 from gateway.publish.mqtt import MqttPublisher
 from gateway.registry import ModelSlots
+from gateway.retention import Retention
 from gateway.rollout.command import verify_rollout_command
 from gateway.rollout.manager import Perception, Rollout
 from gateway.signed_inbox import Refused, SignedInbox
@@ -50,6 +51,7 @@ class Operations:
         here = (config.site, config.gateway)
         self.feedback = Feedback(dict(config.trust.actors), here, config.storage, audit_log)
         self.rollout = Rollout(config, audit_log, self.feedback.false_alarms)
+        self.retention = Retention(audit_log, config.audit.max_age_days, self.feedback.store.prune)
         self._operators, self._here, self._storage = config.trust.operators, here, config.storage
         self._seen = SeenCommands(config.storage / "rollout_commands_seen.json")
         self.commands = SignedInbox(
@@ -95,6 +97,7 @@ class Operations:
         self.commands.handle_pending(now)
         self.feedback.handle_pending(now)
         self.rollout.tick(self.feedback.marked)
+        self.retention.tick(now)
         out, self._replies = self._replies, []
         out += [self.door.feedback_reply(*reply) for reply in self.feedback.replies]
         self.feedback.replies = []

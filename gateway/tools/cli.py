@@ -22,6 +22,7 @@ from gateway.tools.flash import flash
 from gateway.tools.node import app as node_app
 from gateway.tools.options import add_version_option
 from gateway.tools.update import add_update_commands
+from gateway.tools.wipe import add_wipe_commands
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 err = Console(stderr=True)
@@ -164,6 +165,7 @@ app.add_typer(commissioning_app, name="commissioning")
 app.add_typer(node_app, name="node")
 app.command()(doctor)
 add_update_commands(app)
+add_wipe_commands(app)
 
 if __name__ == "__main__":
     app()
