@@ -86,9 +86,11 @@ def resign(tmp_path: Path, release: Path) -> tuple[Path, Path]:
     policy.parent.mkdir()
     # The ambulance is also told which model decided: that tells the two bundles' events apart here.
     shipped_policy = DEFAULT_POLICY.read_text()
-    ambulance = "fields: [zone, confidence, time_of_fall, fall_id]\n        round: {confidence: 0.1}\n        include: [site]"
+    ambulance = "fields: [zone, confidence, time_of_fall, fall_id]\n        round: {confidence: 0.1}\n        include: [site, source]"
     assert ambulance in shipped_policy
-    policy.write_text(shipped_policy.replace(ambulance, ambulance.replace("[site]", "[site, model]")))
+    policy.write_text(
+        shipped_policy.replace(ambulance, ambulance.replace("[site, source]", "[site, source, model]"))
+    )
     sign_manifest(
         ManifestSpec(policy.parent, [policy], "policy", "test-policy"),
         release,
