@@ -71,9 +71,13 @@ def test_a_closed_port_is_refused_said_once_then_the_broker_is_reached(
     output = io.StringIO()
     stop = threading.Event()
     shower = threading.Thread(target=show, args=(view, stop, Console(file=output, width=200)))
+    reach_log = logging.getLogger("gateway.publish.mqtt")
+    handlers = len(reach_log.handlers)
     shower.start()
     broker = Mosquitto(tmp_path / "broker", port=port)
     try:
+        # The view logs above itself once it is up: the first refusal must find it there.
+        wait_for(lambda: len(reach_log.handlers) > handlers, 10, "the view's log handler")
         link.start()
         wait_for(lambda: link.reach.failures >= 1, 10, "a refused attempt")
         assert said() == [
