@@ -10,6 +10,7 @@ import json
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -63,6 +64,7 @@ class SimulatedSite:
         self.devdir.mkdir(parents=True, exist_ok=True)
         self.ports: dict[str, VirtualPort] = {}
         self.runners: dict[str, DeviceRunner] = {}
+        self.schedules: dict[str, FaultSchedule] = {}  # each running device's frame faults
         self.clock = ScenarioClock(time_scale)
         self.started_at = time.time()  # wall time of scenario second 0
 
@@ -95,7 +97,8 @@ class SimulatedSite:
             rng = random.Random(self.scenario.seed * 1000 + index)
             truth, frozen = self.scenario.truth_fn(spec.id), self.scenario.frozen_fn(spec.id)
             device = make_device(spec.type, truth, rng, frozen, spec.water)
-            runner = DeviceRunner(device, self.ports[spec.id], self.clock, self._faults(spec.id, rng))
+            self.schedules[spec.id] = self._faults(spec.id, rng)
+            runner = DeviceRunner(device, self.ports[spec.id], self.clock, self.schedules[spec.id])
             for window in self.scenario.transport_faults(spec.id):
                 if window.kind == "unplug":
                     runner.schedule_unplug(window.at, window.until)
@@ -116,6 +119,17 @@ class SimulatedSite:
                 continue  # unplug: the runner's, not a frame fault
             injectors.append(FaultInjector(faults, random.Random(rng.random())))
         return FaultSchedule(injectors)
+
+    def unplug(self, sensor_id: str, seconds: float) -> None:
+        """Unplug a running sensor now for `seconds` of wall time; its runner plugs it back in."""
+        self.runners[sensor_id].unplug_for(seconds * self.time_scale)
+
+    def garble(self, sensor_id: str, seconds: float, faults: Faults, rng: random.Random) -> FaultInjector:
+        """Garble a running sensor's frames as `faults` says, from now for `seconds` of wall time."""
+        now = self.clock.now()
+        injector = FaultInjector(replace(faults, windows=((now, now + seconds * self.time_scale),)), rng)
+        self.schedules[sensor_id].add(injector)
+        return injector
 
     @property
     def finished(self) -> bool:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -35,9 +33,18 @@ OBSERVERS: list[Callable[[Received], None]] = []
 class Recorder:
     """Subscribes to a topic filter on a real broker and records every message."""
 
-    def __init__(self, host: str, port: int, topic_filter: str, session: str | None = None) -> None:
-        """With `session`, a persistent MQTT 5 session: the broker queues what arrives while away."""
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        topic_filter: str,
+        session: str | None = None,
+        keep: Callable[[Received], bool] | None = None,
+    ) -> None:
+        """With `session`, a persistent MQTT 5 session: the broker queues what arrives while away.
+        With `keep`, only the messages it accepts are kept (OBSERVERS still see every one)."""
         self.messages: list[Received] = []
+        self._keep = keep
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=session or "", protocol=mqtt.MQTTv5)
@@ -57,6 +64,8 @@ class Recorder:
         received = Received(msg.topic, msg.payload, bool(msg.retain))
         for observe in OBSERVERS:
             observe(received)
+        if self._keep is not None and not self._keep(received):
+            return
         with self._cond:
             self.messages.append(received)
             self._cond.notify_all()
@@ -79,65 +88,3 @@ class Recorder:
         # Break the client <-> callback cycle so paho's sockets close now, not at some later GC
         # (a late close surfaces as a ResourceWarning, which the suite treats as an error).
         self.client.on_connect = self.client.on_subscribe = self.client.on_message = None
-
-
-class StallingProxy:
-    """A TCP relay on 127.0.0.1 in front of a broker whose link can stall like a dead cellular link.
-
-    `stall()` keeps every open connection up but lets no byte through either way (a silent link:
-    only keepalive can notice); `resume()` lets new connections through again.
-    """
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self._target = (target_host, target_port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._listener.getsockname()[1])
-        self._stalled = threading.Event()
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._closed = False
-        threading.Thread(target=self._accept, name="proxy-accept", daemon=True).start()
-
-    def stall(self) -> None:
-        self._stalled.set()
-
-    def resume(self) -> None:
-        """Connections opened from now on relay again; the stalled ones are cut."""
-        with self._lock:
-            stalled, self._sockets = self._sockets, []
-        self._stalled.clear()
-        for sock in stalled:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-    def close(self) -> None:
-        self._closed = True
-        self._listener.close()
-        self.resume()
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self._target)
-            with self._lock:
-                self._sockets += [client, upstream]
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
-        stalled_here = False
-        try:
-            while data := src.recv(65536):
-                stalled_here = stalled_here or self._stalled.is_set()
-                if not stalled_here:  # once stalled, this connection never carries a byte again
-                    dst.sendall(data)
-        except OSError:
-            pass
-        for sock in (src, dst):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()

@@ -345,6 +345,10 @@ class FaultSchedule:
     def __init__(self, injectors: Sequence[FaultInjector]) -> None:
         self.injectors = list(injectors)
 
+    def add(self, injector: FaultInjector) -> None:
+        """One more window, injected while the device runs (the soak's faults)."""
+        self.injectors.append(injector)
+
     def apply(self, frame: bytes, t: float) -> bytes:
         """Apply the injector whose window covers t (none: the frame unchanged)."""
         for injector in self.injectors:

@@ -28,6 +28,18 @@ class Match:
     unexpected: list[dict[str, Any]]
 
 
+def kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL, as a power cut would, and reap it."""
+    process.send_signal(signal.SIGKILL)
+    process.wait(10)
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
+    """SIGTERM; its exit code once it has stopped (bounded)."""
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout)
+
+
 class SiteRun:
     """One scenario played through a gateway subprocess into a broker."""
 
@@ -78,14 +90,12 @@ class SiteRun:
 
     def kill_gateway(self) -> None:
         assert self.gateway is not None
-        self.gateway.send_signal(signal.SIGKILL)
-        self.gateway.wait(10)
+        kill(self.gateway)
         self.gateway = None
 
     def stop_gateway(self) -> int:
         assert self.gateway is not None
-        self.gateway.send_signal(signal.SIGTERM)
-        code = self.gateway.wait(20)
+        code = stop(self.gateway)
         self.gateway = None
         return code
 
@@ -114,7 +124,8 @@ class SiteRun:
 NOWCAST_HORIZON_S = 1800.0  # a nowcast may rightly announce a level up to 30 min before it is reached
 
 
-def _matches(expected: ExpectedEvent, event: dict[str, Any], t: float) -> bool:
+def matches_truth(expected: ExpectedEvent, event: dict[str, Any], t: float) -> bool:
+    """Whether a received event is the expected one, `t` being its time on the expectation's clock."""
     if event["type"] != expected.type or event["source"] != expected.source:
         return False
     early = NOWCAST_HORIZON_S if event["data"].get("trigger") == "nowcast" else expected.tolerance_s
@@ -129,8 +140,8 @@ def match_ground_truth(run: SiteRun, types: tuple[str, ...] | None = None, actor
     received = [
         (e, run.scenario_time(e["time"])) for e in run.events(actor) if types is None or e["type"] in types
     ]
-    missing = [x for x in truth if x.required and not any(_matches(x, e, t) for e, t in received)]
-    unexpected = [e for e, t in received if not any(_matches(x, e, t) for x in truth)]
+    missing = [x for x in truth if x.required and not any(matches_truth(x, e, t) for e, t in received)]
+    unexpected = [e for e, t in received if not any(matches_truth(x, e, t) for x in truth)]
     return Match(missing, unexpected)
 
 

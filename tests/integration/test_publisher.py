@@ -23,7 +23,8 @@ from gateway.publish.mqtt import MqttPublisher
 from gateway.publish.reach import reason
 from gateway.topics import Topics
 from sim.broker import Mosquitto, free_port
-from tests.mqtt_helpers import Recorder, StallingProxy
+from tests.link_proxy import StallingProxy
+from tests.mqtt_helpers import Recorder
 
 TOPICS = Topics("city", "site-a", "gw-1")
 
@@ -135,6 +136,25 @@ def test_every_late_row_is_historical_after_a_stalled_link(tmp_path: Path) -> No
     finally:
         publisher.stop()
         recorder.close()
+        proxy.close()
+        broker.stop()
+
+
+def test_a_half_open_link_is_noticed_within_one_and_a_half_keepalives(tmp_path: Path) -> None:
+    """The link goes silent without closing (a dead cellular link). paho alone gives up only two
+    keepalives after the last byte; the publisher notices within MQTT's 1.5 and closes its end."""
+    _, _, publisher = make_publisher(tmp_path)
+    broker = Mosquitto(tmp_path / "broker").start()
+    proxy = StallingProxy(broker.host, broker.port)
+    publisher.start("127.0.0.1", proxy.port, keepalive=4)
+    try:
+        assert wait_until(lambda: publisher.connected)
+        silent_from = time.monotonic()
+        proxy.stall()
+        assert wait_until(lambda: bool(proxy.client_closes), timeout=10)
+        assert proxy.client_closes[0] - silent_from <= 1.5 * 4
+    finally:
+        publisher.stop()
         proxy.close()
         broker.stop()
 
