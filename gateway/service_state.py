@@ -14,24 +14,15 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Final, Literal
 
 from gateway.messages import utc_iso, utc_now
+from gateway.shipped import distribution_version
 
 STATE_FILE: Final = "service.json"
 State = Literal["starting", "ready", "stopped"]
 STATES: Final = ("starting", "ready", "stopped")
-DISTRIBUTION: Final = "edge-gateway"
-
-
-def running_version() -> str:
-    """This process's edge-gateway version, as pip installed it ("unknown" from a bare checkout)."""
-    try:
-        return metadata.version(DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +37,12 @@ class ServiceState:
 
 def write_state(storage: Path, state: State) -> None:
     """Replace the file atomically with this process's `state`; a failing disk is not fatal here."""
-    body = {"state": state, "version": running_version(), "pid": os.getpid(), "since": utc_iso(utc_now())}
+    body = {
+        "state": state,
+        "version": distribution_version(),
+        "pid": os.getpid(),
+        "since": utc_iso(utc_now()),
+    }
     path = storage / STATE_FILE
     tmp = path.with_name(f".{STATE_FILE}.{os.getpid()}.tmp")
     try:

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from importlib import metadata
 from typing import Annotated
 
 import typer
 
-DISTRIBUTION = "edge-gateway"
-
-
-def package_version() -> str:
-    """The installed edge-gateway's version (pyproject.toml's, as pip recorded it)."""
-    try:
-        return metadata.version(DISTRIBUTION)
-    except metadata.PackageNotFoundError:  # imported from a checkout that was never pip-installed
-        return "unknown (not installed)"
+from gateway.shipped import distribution_version
 
 
 def _print_version(ctx: typer.Context, value: bool) -> None:
     if value and not ctx.resilient_parsing:
-        typer.echo(f"{ctx.find_root().info_name} {package_version()}")
+        typer.echo(f"{ctx.find_root().info_name} {distribution_version()}")
         raise typer.Exit()
 
 
